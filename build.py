@@ -1,0 +1,324 @@
+"""Assemble dist/: the static site with its Python runtime vendored, so the page never needs a CDN.
+
+    python build.py                      build dist/
+    python build.py serve [--port 8000]  build, then serve dist/ on http://127.0.0.1:8000/
+
+Pyodide's core comes from npm (pinned in package-lock.json). The wasm wheels are not in that npm package;
+each is taken from the first source that has it -- the local cache, Pyodide's CDN, or the PyPI wheel
+open-webui==0.12.4 that carries byte-identical copies -- and must match the sha256 in the npm package's
+pyodide-lock.json. A file that does not match is never written to dist/: the build stops and names it.
+Standard library only (plus npm and pip as subprocesses).
+"""
+
+import argparse
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+PYODIDE_VERSION = "314.0.3"
+PYODIDE_NPM_DIR = ROOT / "node_modules" / "pyodide"
+# The runtime files the page loads (source maps only help devtools, they are small).
+PYODIDE_CORE_FILES = [
+    "pyodide.mjs", "pyodide.mjs.map", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+]
+# Lock entries the page loads with pyodide.loadPackage (we use Pyodide directly, so no micropip).
+WHEEL_PACKAGES = ["numpy", "regex"]
+CDN_BASE = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
+CDN_TIMEOUT_SECONDS = 5
+FALLBACK_PYPI_WHEEL = "open-webui==0.12.4"
+FALLBACK_MEMBER_DIR = "open_webui/frontend/pyodide/"
+DEFAULT_CACHE = Path(os.environ.get("GPT2CELLS_CACHE", Path.home() / ".cache" / "gpt2cells"))
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep gpt2cells.zip byte-reproducible
+
+
+class BuildError(Exception):
+    """A build step failed in a way the user must fix; the message says how."""
+
+
+def log(message):
+    print(f"[build] {message}", flush=True)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_sha256(path, expected, file_name, source):
+    actual = sha256_of(path)
+    if actual != expected:
+        raise BuildError(
+            f"sha256 mismatch for {file_name} (from {source}: {path})\n"
+            f"  expected {expected} (pyodide-lock.json of pyodide@{PYODIDE_VERSION})\n"
+            f"  got      {actual}\n"
+            f"The file was not copied into dist/. Delete it and build again to fetch a fresh copy."
+        )
+
+
+# ---------------------------------------------------------------- npm: Pyodide core + lock file
+
+def ensure_pyodide_npm():
+    """node_modules/pyodide at the pinned version, installing from package-lock.json when missing."""
+    package_json = PYODIDE_NPM_DIR / "package.json"
+    if not package_json.exists():
+        log("node_modules/pyodide missing: running npm ci")
+        try:
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise BuildError(f"npm ci failed ({error}); install Node.js/npm and retry") from error
+    version = json.loads(package_json.read_text())["version"]
+    if version != PYODIDE_VERSION:
+        raise BuildError(f"node_modules/pyodide is {version}, expected {PYODIDE_VERSION}: run `npm ci`")
+    missing = [name for name in PYODIDE_CORE_FILES + ["pyodide-lock.json"] if not (PYODIDE_NPM_DIR / name).exists()]
+    if missing:
+        raise BuildError(f"node_modules/pyodide lacks {missing}: run `npm ci`")
+    return json.loads((PYODIDE_NPM_DIR / "pyodide-lock.json").read_text())
+
+
+# ---------------------------------------------------------------- wheels: cache -> CDN -> open-webui
+
+def fetch_from_cdn(file_name, destination):
+    """Download one file from Pyodide's CDN; False (quickly) when there is no network."""
+    url = CDN_BASE + file_name
+    try:
+        with urllib.request.urlopen(url, timeout=CDN_TIMEOUT_SECONDS) as response, open(destination, "wb") as f:
+            shutil.copyfileobj(response, f)
+        return True
+    except OSError as error:  # URLError, timeouts and refused connections are all OSErrors
+        log(f"CDN unavailable for {file_name} ({error}); trying the next source")
+        destination.unlink(missing_ok=True)
+        return False
+
+
+def extract_from_fallback_wheel(file_names, staging_dir):
+    """pip download open-webui (which vendors Pyodide's wheels) and extract the requested files."""
+    download_dir = staging_dir / "pypi"
+    log(f"downloading {FALLBACK_PYPI_WHEEL} with pip to extract {', '.join(file_names)}")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", FALLBACK_PYPI_WHEEL, "-d", str(download_dir)]
+    try:
+        subprocess.run(command, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise BuildError(f"`{' '.join(command)}` failed ({error}); no source left for {file_names}") from error
+    (wheel_path,) = download_dir.glob("open_webui-*.whl")
+    extracted = {}
+    with zipfile.ZipFile(wheel_path) as wheel:
+        members = set(wheel.namelist())
+        for file_name in file_names:
+            member = FALLBACK_MEMBER_DIR + file_name
+            if member not in members:
+                raise BuildError(f"{wheel_path.name} has no {member}")
+            target = staging_dir / file_name
+            with wheel.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            extracted[file_name] = target
+    return extracted
+
+
+def resolve_wheels(lock, cache_dir):
+    """Every wheel in WHEEL_PACKAGES as a verified file in cache_dir/wheels; returns {file_name: source}."""
+    wheel_cache = cache_dir / "wheels"
+    wheel_cache.mkdir(parents=True, exist_ok=True)
+    entries = [lock["packages"][name] for name in WHEEL_PACKAGES]
+    sources = {}
+    missing = []
+    for entry in entries:
+        cached = wheel_cache / entry["file_name"]
+        if cached.exists():
+            check_sha256(cached, entry["sha256"], entry["file_name"], "the cache")
+            sources[entry["file_name"]] = "cache"
+        else:
+            missing.append(entry)
+    if not missing:
+        return sources
+    with tempfile.TemporaryDirectory(prefix="gpt2cells-build-") as staging:
+        staging_dir = Path(staging)
+        still_missing = []
+        for entry in missing:
+            target = staging_dir / entry["file_name"]
+            if fetch_from_cdn(entry["file_name"], target):
+                check_sha256(target, entry["sha256"], entry["file_name"], CDN_BASE)
+                os.replace(target, wheel_cache / entry["file_name"])
+                sources[entry["file_name"]] = "cdn"
+            else:
+                still_missing.append(entry)
+        if still_missing:
+            extracted = extract_from_fallback_wheel([e["file_name"] for e in still_missing], staging_dir)
+            for entry in still_missing:
+                check_sha256(extracted[entry["file_name"]], entry["sha256"], entry["file_name"], FALLBACK_PYPI_WHEEL)
+                shutil.move(extracted[entry["file_name"]], wheel_cache / entry["file_name"])
+                sources[entry["file_name"]] = FALLBACK_PYPI_WHEEL
+    return sources
+
+
+def trimmed_lock(lock):
+    """The official lock file restricted to the packages we ship (so nothing points at a missing file)."""
+    return {"info": lock["info"], "packages": {name: lock["packages"][name] for name in WHEEL_PACKAGES}}
+
+
+# ---------------------------------------------------------------- dist/ assembly
+
+def copy_if_changed(source, target):
+    """Copy unless target already has the same size and mtime (keeps warm rebuilds fast)."""
+    if target.exists():
+        s, t = source.stat(), target.stat()
+        if s.st_size == t.st_size and int(s.st_mtime) == int(t.st_mtime):
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def package_gpt2cells(target):
+    """py/gpt2cells as a zip with gpt2cells/ at its root; the worker unpacks it into site-packages."""
+    package_dir = ROOT / "py" / "gpt2cells"
+    files = sorted(p for p in package_dir.rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    if not files:
+        raise BuildError(f"{package_dir} has no files")
+    partial = target.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(str(path.relative_to(package_dir.parent)).replace(os.sep, "/"), ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    os.replace(partial, target)
+    return len(files)
+
+
+def build(out_dir=None, cache_dir=None):
+    """Build dist/ and return a summary dict (also written to dist/build-info.json)."""
+    started = time.monotonic()
+    out_dir = Path(out_dir or ROOT / "dist").resolve()
+    cache_dir = Path(cache_dir or DEFAULT_CACHE).expanduser().resolve()
+    lock = ensure_pyodide_npm()
+    sources = resolve_wheels(lock, cache_dir)  # verified before anything is written to dist/
+    for file_name, source in sources.items():
+        log(f"{file_name}: sha256 ok (source: {source})")
+
+    expected = set()
+    site_dir = ROOT / "site"
+    for path in sorted(site_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            relative = path.relative_to(site_dir)
+            copy_if_changed(path, out_dir / relative)
+            expected.add(out_dir / relative)
+    runtime_dir = out_dir / "pyodide"
+    for name in PYODIDE_CORE_FILES:
+        copy_if_changed(PYODIDE_NPM_DIR / name, runtime_dir / name)
+        expected.add(runtime_dir / name)
+    for name in WHEEL_PACKAGES:
+        entry = lock["packages"][name]
+        target = runtime_dir / entry["file_name"]
+        if not target.exists() or sha256_of(target) != entry["sha256"]:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(cache_dir / "wheels" / entry["file_name"], target)
+            try:  # what ships is what we checked, even if the cache changed under us
+                check_sha256(target, entry["sha256"], entry["file_name"], "the cache")
+            except BuildError:
+                target.unlink()
+                raise
+        expected.add(target)
+    lock_path = runtime_dir / "pyodide-lock.json"
+    lock_path.write_text(json.dumps(trimmed_lock(lock), indent=1))
+    expected.add(lock_path)
+    package_files = package_gpt2cells(out_dir / "gpt2cells.zip")
+    expected.add(out_dir / "gpt2cells.zip")
+
+    info = {
+        "pyodide": PYODIDE_VERSION,
+        "python": lock["info"]["python"],
+        "packages": {name: lock["packages"][name]["version"] for name in WHEEL_PACKAGES},
+        "wheel_sources": sources,
+        "gpt2cells_files": package_files,
+        "models": sorted(str(p.relative_to(out_dir)) for p in (out_dir / "models").glob("*.zip")),
+    }
+    info_path = out_dir / "build-info.json"
+    info_path.write_text(json.dumps(info, indent=1))
+    expected.add(info_path)
+
+    for path in sorted(out_dir.rglob("*"), reverse=True):  # drop files no longer produced
+        if path.is_file() and path not in expected:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    log(f"dist ready at {out_dir} in {time.monotonic() - started:.1f}s")
+    return info
+
+
+# ---------------------------------------------------------------- static server
+
+class DistRequestHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "application/javascript",
+        ".js": "application/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+        ".map": "application/json",
+        ".whl": "application/zip",
+        ".zip": "application/zip",
+        ".css": "text/css",
+        ".html": "text/html",
+    }
+    quiet = False
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")  # a rebuilt dist/ is picked up on reload
+        super().end_headers()
+
+    def log_message(self, format, *args):
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(dist_dir, host="127.0.0.1", port=0, quiet=False):
+    """A ThreadingHTTPServer serving dist_dir; port 0 picks a free port (see server.server_address)."""
+    handler = functools.partial(type("Handler", (DistRequestHandler,), {"quiet": quiet}), directory=str(dist_dir))
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=["build", "serve"], default="build")
+    parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory (default: dist/)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help="download cache; wheels live in CACHE/wheels (default: $GPT2CELLS_CACHE or "
+                             "~/.cache/gpt2cells)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    try:
+        build(args.out, args.cache)
+    except BuildError as error:
+        print(f"[build] FAILED: {error}", file=sys.stderr)
+        return 1
+    if args.command == "serve":
+        server = make_server(args.out, args.host, args.port)
+        host, port = server.server_address[:2]
+        print(f"Serving {args.out} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

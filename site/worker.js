@@ -1,0 +1,194 @@
+// Python worker: boots Pyodide off the main thread and answers requests from runtime.js.
+// Protocol (every message is structured-clone data; see docs/architecture.md):
+//   worker -> page  {type: "status", stage, message}          stage: runtime | numpy | regex | gpt2cells | ready
+//                   {type: "ready", versions: {python, pyodide, numpy, regex}}
+//                   {type: "boot-error", stage, error: {type, message, traceback}}
+//                   {type: "progress", id, data}               a running call reported progress
+//                   {type: "stream", id, name: "stdout"|"stderr", text}
+//                   {type: "result", id, ok: true, value, repr, stdout, stderr}
+//                   {type: "result", id, ok: false, error: {type, message, traceback}, stdout, stderr}
+//   page -> worker  {id, cmd: "exec", code}                    run code in the worker's namespace; value of the
+//                                                              last expression is the result
+//                   {id, cmd: "call", fn: "pkg.module.function", args: [], kwargs: {}, progress: bool}
+//                   ArrayBuffers/TypedArrays in args arrive in Python as memoryview (zero-copy on the JS side
+//                   when the page transfers them).
+import { loadPyodide } from "./pyodide/pyodide.mjs";
+
+const SITE = new URL("./", import.meta.url);
+let pyodide = null;
+let namespace = null;     // globals of "exec" requests, shared between them like a notebook's
+let callBridge = null;    // Python function: call fn(*args, **kwargs) with Python-side unpacking
+let current = null;       // the request being served: {id, stdout: [], stderr: []}
+const queue = [];         // requests wait for boot, then run one at a time (Python is single-threaded)
+let booted = false;
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+function status(stage, message) {
+  post({ type: "status", stage, message });
+}
+
+// Pyodide prefixes tracebacks with its own runner frames; learners only need their code's frames.
+function describeError(error) {
+  const type = error?.type || error?.name || "Error";
+  const full = String(error?.message ?? error);
+  let traceback = full;
+  const firstUserFrame = full.search(/\n {2}File "<exec>"|\n {2}File "\/lib\/python3[^/]*\/site-packages\//);
+  if (full.startsWith("Traceback") && firstUserFrame > 0) {
+    traceback = "Traceback (most recent call last):" + full.slice(firstUserFrame);
+  }
+  const lines = traceback.trim().split("\n");
+  return { type, message: lines[lines.length - 1], traceback: traceback.trim() };
+}
+
+function toTransferable(value) {
+  if (value === undefined || value === null) return { value: null, repr: null };
+  if (typeof value !== "object" && typeof value !== "function") return { value, repr: null };
+  // A PyProxy: convert dict -> plain object, list -> Array, numpy arrays -> TypedArrays.
+  try {
+    const converted = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+    return { value: converted, repr: null };
+  } catch {
+    return { value: null, repr: String(value) }; // not convertible: show Python's str()
+  } finally {
+    value.destroy?.();
+  }
+}
+
+function collectBuffers(value, found = new Set()) {
+  if (value instanceof ArrayBuffer) found.add(value);
+  else if (ArrayBuffer.isView(value)) found.add(value.buffer);
+  else if (Array.isArray(value)) value.forEach((item) => collectBuffers(item, found));
+  else if (value && typeof value === "object") Object.values(value).forEach((item) => collectBuffers(item, found));
+  return found;
+}
+
+async function run(request) {
+  if (request.cmd === "exec") {
+    return pyodide.runPythonAsync(String(request.code ?? ""), { globals: namespace });
+  }
+  if (request.cmd === "call") {
+    const path = String(request.fn ?? "");
+    const dot = path.lastIndexOf(".");
+    if (dot <= 0) throw new Error(`call: fn must be "module.function", got ${JSON.stringify(path)}`);
+    const module = pyodide.pyimport(path.slice(0, dot));
+    const fn = module[path.slice(dot + 1)];
+    if (!fn) throw new Error(`call: ${path.slice(0, dot)} has no attribute ${path.slice(dot + 1)}`);
+    const id = request.id;
+    const kwargs = { ...(request.kwargs ?? {}) };
+    if (request.progress) {
+      kwargs.progress = (data) => {
+        const plain = data?.toJs ? data.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false }) : data;
+        data?.destroy?.();
+        post({ type: "progress", id, data: plain });
+      };
+    }
+    const args = pyodide.toPy(request.args ?? []);
+    const pyKwargs = pyodide.toPy(kwargs);
+    try {
+      const result = callBridge(fn, args, pyKwargs);
+      return result instanceof Promise || result?.then ? await result : result;
+    } finally {
+      args.destroy?.();
+      pyKwargs.destroy?.();
+      module.destroy?.();
+      fn.destroy?.();
+    }
+  }
+  throw new Error(`unknown cmd ${JSON.stringify(request.cmd)} (expected "exec" or "call")`);
+}
+
+async function serve(request) {
+  current = { id: request.id, stdout: [], stderr: [] };
+  try {
+    const { value, repr } = toTransferable(await run(request));
+    const message = { type: "result", id: request.id, ok: true, value, repr,
+                      stdout: current.stdout.join(""), stderr: current.stderr.join("") };
+    try {
+      post(message, [...collectBuffers(value)]);
+    } catch (cloneError) {
+      post({ ...message, value: null, repr: `unsendable result: ${cloneError.message}` });
+    }
+  } catch (error) {
+    post({ type: "result", id: request.id, ok: false, error: describeError(error),
+           stdout: current.stdout.join(""), stderr: current.stderr.join("") });
+  } finally {
+    current = null;
+  }
+}
+
+let draining = false;
+async function drain() {
+  if (draining || !booted) return;
+  draining = true;
+  while (queue.length) await serve(queue.shift());
+  draining = false;
+}
+
+function stream(name) {
+  return {
+    batched: (text) => {
+      if (!current) return console.log(`[python ${name}] ${text}`);
+      current[name].push(text + "\n");
+      post({ type: "stream", id: current.id, name, text: text + "\n" });
+    },
+  };
+}
+
+async function boot() {
+  let stage = "runtime";
+  try {
+    status(stage, "loading the Python runtime (Pyodide)");
+    pyodide = await loadPyodide({ indexURL: new URL("pyodide/", SITE).href });
+    pyodide.setStdout(stream("stdout"));
+    pyodide.setStderr(stream("stderr"));
+
+    for (const name of ["numpy", "regex"]) {
+      stage = name;
+      status(stage, `loading ${name}`);
+      await pyodide.loadPackage(name, { messageCallback: () => {}, errorCallback: (m) => console.error(m) });
+      pyodide.pyimport(name).destroy(); // loadPackage only logs some failures; importing proves it worked
+    }
+
+    stage = "gpt2cells";
+    status(stage, "loading gpt2cells");
+    const response = await fetch(new URL("gpt2cells.zip", SITE), { cache: "no-cache" });
+    if (!response.ok) throw new Error(`gpt2cells.zip: HTTP ${response.status}`);
+    const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+    pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: sitePackages });
+    pyodide.runPython("import importlib; importlib.invalidate_caches(); import gpt2cells");
+
+    namespace = pyodide.globals.get("dict")();
+    callBridge = pyodide.runPython("def _call(fn, args, kwargs):\n    return fn(*args, **kwargs)\n_call",
+                                   { globals: pyodide.globals.get("dict")() });
+    const versions = pyodide.runPython(
+      "import sys, numpy, regex\n" +
+      "{'python': sys.version.split()[0], 'numpy': numpy.__version__, 'regex': regex.__version__}",
+      { globals: pyodide.globals.get("dict")() },
+    ).toJs({ dict_converter: Object.fromEntries });
+    versions.pyodide = pyodide.version;
+    booted = true;
+    status("ready", "ready");
+    post({ type: "ready", versions });
+    drain();
+  } catch (error) {
+    const described = describeError(error);
+    post({ type: "boot-error", stage, error: described });
+    for (const request of queue.splice(0)) {
+      post({ type: "result", id: request.id, ok: false, error: { ...described, message: `runtime failed to start: ${described.message}` },
+             stdout: "", stderr: "" });
+    }
+    booted = false;
+    self.onmessage = (event) => post({ type: "result", id: event.data?.id, ok: false,
+      error: { ...described, message: `runtime failed to start: ${described.message}` }, stdout: "", stderr: "" });
+  }
+}
+
+self.onmessage = (event) => {
+  queue.push(event.data);
+  drain();
+};
+
+boot();
