@@ -1,0 +1,224 @@
+"""GPT-2's forward pass as small pure functions; the notebook's cells call them one by one.
+
+Model.run, Model.logits and Model.generate all go through `forward` below, so there is one copy of the math.
+
+Shapes: n_seq new positions, n_past positions already in the KV cache, n_embd model width, n_head heads of
+d_head = n_embd // n_head, n_vocab token ids. Linear weights are [out, in] (docs/weights-format.md) and
+every array stays float32: Python float constants do not upcast under NumPy 2, NumPy float64 scalars would,
+so constants come from `math`, not `np`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BLOCK_TENSORS = (
+    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
+    "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
+)
+NEG_INF = np.float32(-np.inf)
+
+
+# ---- embeddings ------------------------------------------------------------------------------------------
+
+def embed(wte, ids):
+    return wte[ids]  # [n_seq, n_embd]
+
+
+def pos_embed(wpe, start, n_seq):
+    return wpe[start:start + n_seq]  # [n_seq, n_embd]
+
+
+# ---- layer norm ------------------------------------------------------------------------------------------
+
+def normalize(x, eps):
+    # each row to mean 0, variance 1 (biased variance, eps inside the root, as GPT-2 does)
+    return (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + eps)  # [n_seq, n_embd]
+
+
+def scale_shift(x, gain, bias):
+    return x * gain + bias  # [n_seq, n_embd]
+
+
+def layer_norm(x, gain, bias, eps):
+    return scale_shift(normalize(x, eps), gain, bias)  # [n_seq, n_embd]
+
+
+# ---- linear ----------------------------------------------------------------------------------------------
+
+def linear(x, w, b):
+    # x @ w.T + b; this einsum is the fast contraction in NumPy without BLAS (Pyodide): 10x faster than @
+    return np.einsum("ij,kj->ik", x, w) + b  # [n_seq, n_out]
+
+
+# ---- attention -------------------------------------------------------------------------------------------
+
+def split_qkv(qkv):
+    return np.split(qkv, 3, axis=-1)  # 3 x [n_seq, n_embd]
+
+
+def split_heads(x, n_head):
+    return x.reshape(x.shape[0], n_head, -1).transpose(1, 0, 2)  # [n_head, n_seq, d_head]
+
+
+def attention_scores(q, k):
+    return np.einsum("hqd,hkd->hqk", q, k)  # [n_head, n_q, n_k]
+
+
+def scale_scores(scores, d_head):
+    # keeps the dot products' variance near 1 so softmax does not saturate
+    return scores / math.sqrt(d_head)  # [n_head, n_q, n_k]
+
+
+def causal_mask(n_q, n_k):
+    # the n_q queries are the last n_q of the n_k positions; True marks keys in a query's future
+    return np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)  # [n_q, n_k]
+
+
+def apply_mask(scores, mask):
+    return np.where(mask, NEG_INF, scores)  # [n_head, n_q, n_k]
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))  # [..., n] (shifted so exp cannot overflow)
+    return e / e.sum(axis=-1, keepdims=True)  # [..., n]
+
+
+def weighted_values(pattern, v):
+    return np.einsum("hqk,hkd->hqd", pattern, v)  # [n_head, n_q, d_head]
+
+
+def merge_heads(z):
+    return z.transpose(1, 0, 2).reshape(z.shape[1], -1)  # [n_seq, n_embd]
+
+
+# ---- MLP -------------------------------------------------------------------------------------------------
+
+def gelu(x):
+    # GPT-2's tanh approximation of GELU
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))  # [n_seq, 4*n_embd]
+
+
+# ---- output ----------------------------------------------------------------------------------------------
+
+def unembed(x, wte):
+    # the output head is tied to the token embedding
+    return np.einsum("ij,kj->ik", x, wte)  # [n_seq, n_vocab]
+
+
+# ---- next token ------------------------------------------------------------------------------------------
+
+def greedy(logits):
+    return int(np.argmax(logits))  # first id among equal maxima, as torch.argmax
+
+
+def apply_temperature(logits, temperature):
+    return logits / float(temperature)  # [n_vocab]
+
+
+def top_k_filter(logits, k):
+    if k >= logits.shape[-1]:
+        return logits
+    kth_largest = np.partition(logits, -k)[-k]
+    return np.where(logits < kth_largest, NEG_INF, logits)  # [n_vocab] (ties with the k-th are kept)
+
+
+def top_p_filter(probs, p):
+    # keep the most likely tokens until their mass reaches p (always at least one)
+    order = np.argsort(-probs, kind="stable")  # [n_vocab] most likely first
+    mass_before = np.cumsum(probs[order]) - probs[order]  # [n_vocab]
+    kept = np.zeros_like(probs)  # [n_vocab]
+    kept[order[mass_before < p]] = probs[order[mass_before < p]]
+    return kept / kept.sum()  # [n_vocab]
+
+
+def sample(probs, rng):
+    cdf = np.cumsum(probs)  # [n_vocab]
+    token = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return token if token < len(probs) else int(np.flatnonzero(probs)[-1])  # guard u*total rounding to total
+
+
+def choose_next_token(logits, temperature=0.0, top_k=None, top_p=None, rng=None):
+    """logits [n_vocab] → one id: argmax at temperature 0, else a sample after top-k then top-p."""
+    if temperature == 0:
+        return greedy(logits)
+    logits = apply_temperature(logits, temperature)  # [n_vocab]
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)  # [n_vocab]
+    probs = softmax(logits)  # [n_vocab]
+    if top_p is not None:
+        probs = top_p_filter(probs, top_p)  # [n_vocab]
+    return sample(probs, rng)
+
+
+# ---- composition: one block, the whole model -------------------------------------------------------------
+
+def keep_nothing(name, value):
+    return value
+
+
+def _within(record, prefix):
+    return record if record is keep_nothing else (lambda name, value: record(prefix + name, value))
+
+
+def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
+    """Causal self-attention of n_seq new positions over the cache's n_past positions and themselves."""
+    qkv = record("qkv", linear(x, w["attn.c_attn.weight"], w["attn.c_attn.bias"]))  # [n_seq, 3*n_embd]
+    q, k, v = (split_heads(t, n_head) for t in split_qkv(qkv))  # 3 x [n_head, n_seq, d_head]
+    q, k, v = record("q", q), record("k", k), record("v", v)
+    if cache is not None:
+        k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
+    scores = record("scores", attention_scores(q, k))  # [n_head, n_seq, n_past + n_seq]
+    scaled = record("scaled_scores", scale_scores(scores, q.shape[-1]))  # [n_head, n_seq, n_past + n_seq]
+    masked = record("masked_scores", apply_mask(scaled, causal_mask(*scaled.shape[1:])))  # same
+    pattern = record("pattern", softmax(masked))  # [n_head, n_seq, n_past + n_seq]
+    z = record("z", weighted_values(pattern, v))  # [n_head, n_seq, d_head]
+    merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
+    return linear(merged, w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [n_seq, n_embd]
+
+
+def mlp(x, w, record=keep_nothing):
+    pre = record("pre", linear(x, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"]))  # [n_seq, 4*n_embd]
+    post = record("post", gelu(pre))  # [n_seq, 4*n_embd]
+    return linear(post, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # [n_seq, n_embd]
+
+
+def block(x, w, n_head, eps, cache=None, layer=0, record=keep_nothing):
+    """One transformer block (pre-norm): x + attention(ln_1(x)), then + mlp(ln_2(.))."""
+    x = record("resid_pre", x)  # [n_seq, n_embd]
+    normalized = record("ln1.normalized", normalize(x, eps))  # [n_seq, n_embd]
+    ln1 = record("ln1.out", scale_shift(normalized, w["ln_1.weight"], w["ln_1.bias"]))  # [n_seq, n_embd]
+    attn_out = record("attn_out", attention(ln1, w, n_head, cache, layer, _within(record, "attn.")))  # [n_seq, n_embd]
+    x = record("resid_mid", x + attn_out)  # [n_seq, n_embd]
+    normalized = record("ln2.normalized", normalize(x, eps))  # [n_seq, n_embd]
+    ln2 = record("ln2.out", scale_shift(normalized, w["ln_2.weight"], w["ln_2.bias"]))  # [n_seq, n_embd]
+    mlp_out = record("mlp_out", mlp(ln2, w, _within(record, "mlp.")))  # [n_seq, n_embd]
+    return record("resid_post", x + mlp_out)  # [n_seq, n_embd]
+
+
+def block_params(params, layer):
+    """Block `layer`'s tensors under their names inside the block (e.g. "attn.c_attn.weight")."""
+    return {name: params[f"h.{layer}.{name}"] for name in BLOCK_TENSORS}
+
+
+def forward(ids, params, config, cache=None, record=keep_nothing, last_only=False):
+    """Token ids [n_seq] → logits [n_seq, n_vocab] (or [1, n_vocab] for the last position only).
+
+    With a cache, the ids continue the cached positions and their keys/values are appended to it.
+    `record(name, array)` sees every intermediate under its trace name (docs/naming.md).
+    """
+    start = cache.length if cache is not None else 0
+    tokens = record("embed", embed(params["wte.weight"], ids))  # [n_seq, n_embd]
+    positions = record("pos_embed", pos_embed(params["wpe.weight"], start, len(ids)))  # [n_seq, n_embd]
+    x = tokens + positions  # [n_seq, n_embd]
+    for layer in range(config.n_layer):
+        w = block_params(params, layer)
+        x = block(x, w, config.n_head, config.layer_norm_epsilon, cache, layer, _within(record, f"blocks.{layer}."))
+    if cache is not None:
+        cache.advance(len(ids))
+    if last_only:
+        x = x[-1:]  # [1, n_embd]
+    normalized = record("ln_final.normalized", normalize(x, config.layer_norm_epsilon))  # [n_seq, n_embd]
+    x = record("ln_final.out", scale_shift(normalized, params["ln_f.weight"], params["ln_f.bias"]))  # [n_seq, n_embd]
+    return record("logits", unembed(x, params["wte.weight"]))  # [n_seq, n_vocab]
