@@ -71,15 +71,34 @@ def check_sha256(path, expected, file_name, source):
 
 # ---------------------------------------------------------------- npm: Pyodide core + lock file
 
-def ensure_pyodide_npm():
-    """node_modules/pyodide at the pinned version, installing from package-lock.json when missing."""
-    package_json = PYODIDE_NPM_DIR / "package.json"
-    if not package_json.exists():
-        log("node_modules/pyodide missing: running npm ci")
+def stale_node_modules():
+    """Packages of package-lock.json that node_modules lacks or has at another version (optional ones skipped)."""
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    stale = []
+    for path, entry in lock["packages"].items():
+        if not path or entry.get("optional") or entry.get("link"):
+            continue
+        installed = ROOT / path / "package.json"
+        if not installed.exists() or json.loads(installed.read_text()).get("version") != entry.get("version"):
+            stale.append(path.removeprefix("node_modules/"))
+    return stale
+
+
+def ensure_npm_packages():
+    """node_modules as package-lock.json pins it; `npm ci` only when something is missing (it deletes first)."""
+    stale = stale_node_modules()
+    if stale:
+        log(f"node_modules out of date ({', '.join(stale[:5])}{'...' if len(stale) > 5 else ''}): running npm ci")
         try:
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             raise BuildError(f"npm ci failed ({error}); install Node.js/npm and retry") from error
+
+
+def ensure_pyodide_npm():
+    """node_modules/pyodide at the pinned version; returns its official pyodide-lock.json."""
+    ensure_npm_packages()
+    package_json = PYODIDE_NPM_DIR / "package.json"
     version = json.loads(package_json.read_text())["version"]
     if version != PYODIDE_VERSION:
         raise BuildError(f"node_modules/pyodide is {version}, expected {PYODIDE_VERSION}: run `npm ci`")
