@@ -2,6 +2,7 @@
 // Other modules reach the runtime through window.gpt2cells (or by importing runtime.js themselves).
 import { PythonRuntime } from "./runtime.js";
 import { isTable, renderTable } from "./table.js";
+import { mountModelsPanel } from "./models-panel.js";
 
 const STAGES = ["runtime", "numpy", "regex", "gpt2cells", "ready"];
 
@@ -33,6 +34,8 @@ const cellOutput = document.getElementById("first-cell-output");
 
 const runtime = new PythonRuntime();
 window.gpt2cells = { runtime, renderTable, isTable };
+// Weights zip -> IndexedDB -> the worker; the active model loads by itself on every visit.
+window.gpt2cells.models = mountModelsPanel(document.getElementById("models"), runtime);
 
 function markStages(activeStage, failed = false) {
   const activeIndex = STAGES.indexOf(activeStage);

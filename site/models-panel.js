@@ -1,0 +1,311 @@
+// The models panel: drop a weights zip (or pick it), keep it in IndexedDB, load the active one into Python.
+//
+//   const panel = mountModelsPanel(document.getElementById("models"), runtime);
+//
+// Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
+// Load: each stored tensor is read as one ArrayBuffer and transferred (not copied) to the worker, where
+// gpt2cells.worker_api copies it once into numpy. The active model loads again after every page load and
+// after a Python restart.
+
+import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
+import { describeConfig } from "./weights-manifest.js";
+
+const API = "gpt2cells.worker_api";
+
+class LoadCancelled extends Error {
+  constructor() {
+    super("load cancelled");
+    this.name = "LoadCancelled";
+  }
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (value === true) node.setAttribute(key, "");
+    else if (value !== false && value != null) node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function percent(done, total) {
+  return total ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+}
+
+function formatDate(ms) {
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export class ModelsPanel {
+  constructor(root, runtime) {
+    this.root = root;
+    this.runtime = runtime;
+    this.store = null;
+    this.busy = null; // {kind: "import"|"load", controller}
+    this.loadedId = null; // model id whose weights are in Python
+    this.render();
+  }
+
+  render() {
+    this.status = element("p", { class: "model-status", "data-testid": "model-status", role: "status",
+      "aria-live": "polite", "data-state": "none", text: "No model loaded." });
+    this.fileInput = element("input", { type: "file", accept: ".zip,application/zip", class: "visually-hidden",
+      tabindex: "-1", "aria-hidden": "true", "data-testid": "weights-file" });
+    this.dropZone = element("div", { class: "weights-drop", "data-testid": "weights-drop", role: "button",
+      tabindex: "0", "aria-describedby": "weights-drop-help" },
+      element("strong", { text: "Drop a GPT-2 weights zip here" }),
+      element("span", { id: "weights-drop-help", text: " or press Enter / click to choose one. " +
+        "Make it with python -m weights_pack convert <checkpoint> -o model.zip" }),
+      this.fileInput);
+    this.progressLabel = element("span", { class: "progress-label", "data-testid": "weights-progress-label" });
+    this.progressBar = element("progress", { max: "100", value: "0", "aria-label": "progress" });
+    this.progressBytes = element("span", { class: "progress-bytes", "data-testid": "weights-progress-bytes" });
+    this.cancelButton = element("button", { type: "button", "data-testid": "weights-cancel", text: "Cancel" });
+    this.progress = element("div", { class: "weights-progress", "data-testid": "weights-progress", hidden: true,
+      role: "group", "aria-label": "Model import and load progress" },
+      this.progressLabel, this.progressBar, this.progressBytes, this.cancelButton);
+    this.error = element("p", { class: "weights-error", "data-testid": "weights-error", role: "alert", hidden: true });
+    this.notice = element("p", { class: "weights-notice", "data-testid": "weights-notice", role: "status", hidden: true });
+    this.list = element("ul", { class: "model-list", "data-testid": "model-list", "aria-label": "Stored models" });
+    this.storage = element("p", { class: "storage-usage", "data-testid": "storage-usage" });
+    this.root.replaceChildren(
+      element("h2", { text: "Model weights" }),
+      this.status, this.dropZone, this.progress, this.error, this.notice, this.list, this.storage);
+    this.bindEvents();
+  }
+
+  bindEvents() {
+    const zone = this.dropZone;
+    const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+    zone.addEventListener("click", (event) => {
+      if (event.target !== this.fileInput) this.fileInput.click();
+    });
+    zone.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        this.fileInput.click();
+      }
+    });
+    zone.addEventListener("dragenter", (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      zone.dataset.dragging = "true";
+    });
+    zone.addEventListener("dragover", (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    });
+    zone.addEventListener("dragleave", () => delete zone.dataset.dragging);
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      delete zone.dataset.dragging;
+      const file = event.dataTransfer?.files?.[0];
+      if (file) this.importFile(file);
+    });
+    // A zip dropped beside the zone must not make the browser navigate away from the notebook.
+    window.addEventListener("dragover", (event) => { if (hasFiles(event)) event.preventDefault(); });
+    window.addEventListener("drop", (event) => { if (hasFiles(event)) event.preventDefault(); });
+    this.fileInput.addEventListener("change", () => {
+      const file = this.fileInput.files?.[0];
+      this.fileInput.value = "";
+      if (file) this.importFile(file);
+    });
+    this.cancelButton.addEventListener("click", () => this.busy?.controller.abort());
+    this.runtime.addEventListener("restart", () => {
+      this.loadedId = null;
+      if (this.busy?.kind !== "load") this.loadActive(); // an interrupted load starts over by itself
+    });
+  }
+
+  async start() {
+    try {
+      this.store = await WeightsStore.open();
+    } catch (error) {
+      this.showError(`Model storage (IndexedDB) is not available in this browser: ${error.message}`);
+      this.setStatus("error", "No model: storage unavailable.");
+      return;
+    }
+    await this.refresh();
+    await this.loadActive();
+  }
+
+  // ---------------------------------------------------------------- display
+
+  setStatus(state, text) {
+    this.status.dataset.state = state;
+    this.status.textContent = text;
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = false;
+  }
+
+  showNotice(message) {
+    this.notice.textContent = message;
+    this.notice.hidden = !message;
+  }
+
+  clearMessages() {
+    this.error.hidden = true;
+    this.error.textContent = "";
+    this.showNotice("");
+  }
+
+  showProgress(label, done, total) {
+    this.progress.hidden = false;
+    this.progressLabel.textContent = label;
+    const pct = percent(done, total);
+    this.progressBar.value = pct;
+    this.progressBytes.textContent = `${formatBytes(done)} of ${formatBytes(total)} (${pct}%)`;
+  }
+
+  setBusy(busy) {
+    this.busy = busy;
+    this.root.dataset.busy = busy ? busy.kind : "";
+    this.dropZone.setAttribute("aria-disabled", busy ? "true" : "false");
+    this.progress.hidden = !busy;
+    for (const button of this.list.querySelectorAll("button")) button.disabled = Boolean(busy);
+  }
+
+  async refresh() {
+    if (!this.store) return;
+    const [models, activeId, storage] = await Promise.all([
+      this.store.listModels(), this.store.getActiveId(), this.store.storageEstimate(),
+    ]);
+    this.list.replaceChildren(...models.map((model) => this.modelItem(model, model.id === activeId)));
+    if (!models.length) this.list.append(element("li", { class: "model-empty", text: "No models stored yet." }));
+    this.storage.textContent = `Storage: ${formatBytes(storage.usage)} used of ${formatBytes(storage.quota)} ` +
+      `this site may use · ${storage.persisted ? "persistent" : "not persistent (the browser may evict it when disk is low)"}`;
+  }
+
+  modelItem(model, active) {
+    const loaded = model.id === this.loadedId;
+    const use = element("button", { type: "button", "data-testid": "model-use",
+      text: active ? (loaded ? "Reload" : "Load") : "Use", "aria-label": `Use ${model.name}` });
+    const remove = element("button", { type: "button", "data-testid": "model-delete", text: "Delete",
+      "aria-label": `Delete ${model.name}` });
+    use.addEventListener("click", () => this.useModel(model.id));
+    remove.addEventListener("click", () => this.deleteModel(model.id, model.name));
+    use.disabled = remove.disabled = Boolean(this.busy);
+    return element("li", { class: "model-item", "data-testid": "model-item", "data-model-id": model.id,
+      "data-active": active ? "true" : "false", "aria-current": active ? "true" : false },
+      element("span", { class: "model-name", "data-testid": "model-name", text: model.name }),
+      element("span", { class: "model-size", "data-testid": "model-size", text: formatBytes(model.size) }),
+      element("span", { class: "model-date", "data-testid": "model-date", text: formatDate(model.date) }),
+      element("span", { class: "model-config", text: describeConfig(model.manifest.config) }),
+      active ? element("span", { class: "model-active", text: "active" }) : "",
+      use, remove);
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  async importFile(file) {
+    if (this.busy || !this.store) return;
+    this.clearMessages();
+    const controller = new AbortController();
+    this.setBusy({ kind: "import", controller });
+    this.showProgress(`Importing ${file.name}`, 0, file.size);
+    let record = null;
+    try {
+      record = await this.store.importZip(file, {
+        signal: controller.signal,
+        onProgress: ({ phase, done, total }) => this.showProgress(`Importing ${file.name}: ${phase}`, done, total),
+      });
+      await this.store.requestPersistence();
+    } catch (error) {
+      if (error instanceof ImportCancelled) this.showNotice(`Import of ${file.name} cancelled; nothing was stored.`);
+      else this.showError(`Could not import ${file.name}: ${error.message}`);
+    } finally {
+      this.setBusy(null);
+      await this.refresh();
+    }
+    if (record) await this.loadModel(record.id);
+  }
+
+  async useModel(id) {
+    if (this.busy) return;
+    this.clearMessages();
+    await this.store.setActive(id);
+    await this.refresh();
+    await this.loadModel(id);
+  }
+
+  async deleteModel(id, name) {
+    if (this.busy) return;
+    this.clearMessages();
+    await this.store.deleteModel(id);
+    if (id === this.loadedId) {
+      this.loadedId = null;
+      await this.runtime.call(`${API}.cancel_load`).catch(() => {});
+      this.setStatus("none", "No model loaded.");
+    }
+    this.showNotice(`Deleted ${name}.`);
+    await this.refresh();
+  }
+
+  async loadActive() {
+    if (!this.store || this.busy) return;
+    const id = await this.store.getActiveId();
+    if (id) await this.loadModel(id);
+  }
+
+  /** Copy a stored model into the Python worker, tensor by tensor, with progress and Cancel. */
+  async loadModel(id) {
+    const record = await this.store.getModel(id);
+    if (!record) return;
+    const { manifest } = record;
+    const controller = new AbortController();
+    const total = manifest.tensors.reduce((sum, t) => sum + t.nbytes, 0);
+    const label = `Loading ${record.name} into Python`;
+    this.loadedId = null;
+    this.setBusy({ kind: "load", controller });
+    this.setStatus("loading", `${label}…`);
+    this.showProgress(`${label}: waiting for the Python runtime`, 0, total);
+    const call = (fn, args, options) => this.runtime.call(`${API}.${fn}`, args, {}, options);
+    let restarted = false;
+    try {
+      await this.runtime.ready;
+      await call("begin_load", [JSON.stringify(manifest)]);
+      for (const path of Object.values(manifest.tokenizer.files)) {
+        await call("put_file", [path, await (await this.store.getBlob(id, `file:${path}`)).text()]);
+      }
+      let done = 0;
+      for (const tensor of manifest.tensors) {
+        if (controller.signal.aborted) throw new LoadCancelled();
+        this.showProgress(`${label}: ${tensor.name}`, done, total);
+        const buffer = await (await this.store.getBlob(id, `tensor:${tensor.name}`)).arrayBuffer();
+        await call("put_tensor", [tensor.name, buffer], { transfer: [buffer] });
+        done += tensor.nbytes;
+      }
+      this.showProgress(`${label}: building the model`, done, total);
+      await call("finish_load", []);
+      this.loadedId = id;
+      this.setStatus("ready", `${record.name} — ${describeConfig(manifest.config)} — ready`);
+    } catch (error) {
+      await call("cancel_load", []).catch(() => {});
+      if (error instanceof LoadCancelled) {
+        this.setStatus("none", `Loading ${record.name} cancelled; no model in Python. Press Load to try again.`);
+      } else if (error.pythonType === "RuntimeRestarted") {
+        restarted = true;
+      } else {
+        this.setStatus("error", `${record.name} could not be loaded.`);
+        this.showError(`Could not load ${record.name} into Python: ${error.message}`);
+      }
+    } finally {
+      this.setBusy(null);
+      await this.refresh();
+    }
+    if (restarted) await this.loadActive();
+  }
+}
+
+export function mountModelsPanel(root, runtime) {
+  const panel = new ModelsPanel(root, runtime);
+  panel.ready = panel.start();
+  return panel;
+}
