@@ -189,6 +189,34 @@ def trimmed_lock(lock):
     return {"info": lock["info"], "packages": {name: lock["packages"][name] for name in WHEEL_PACKAGES}}
 
 
+# ---------------------------------------------------------------- CodeMirror: the cells' editor
+
+# What site/editor.js imports from ./vendor/codemirror.js: CodeMirror 6 and its Python mode, bundled by
+# esbuild (package.json devDependencies) from the npm packages package-lock.json pins.
+CODEMIRROR_ENTRY = """\
+export {EditorView, keymap, lineNumbers, drawSelection, highlightActiveLine, Decoration} from "@codemirror/view";
+export {EditorState, StateField, StateEffect, Prec} from "@codemirror/state";
+export {defaultKeymap, history, historyKeymap, indentWithTab} from "@codemirror/commands";
+export {syntaxHighlighting, defaultHighlightStyle, bracketMatching, indentOnInput, indentUnit} from "@codemirror/language";
+export {closeBrackets, closeBracketsKeymap} from "@codemirror/autocomplete";
+export {python} from "@codemirror/lang-python";
+"""
+
+
+def bundle_codemirror(target):
+    """esbuild CODEMIRROR_ENTRY into one ES module (about 370 kB minified)."""
+    esbuild = ROOT / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        raise BuildError(f"{esbuild} missing: run `npm ci`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(esbuild), "--bundle", "--format=esm", "--minify", "--legal-comments=eof", "--log-level=warning",
+               "--sourcefile=codemirror-entry.js", f"--outfile={target}"]
+    try:
+        subprocess.run(command, input=CODEMIRROR_ENTRY, text=True, cwd=ROOT, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise BuildError(f"bundling CodeMirror with esbuild failed ({error})") from error
+
+
 # ---------------------------------------------------------------- dist/ assembly
 
 def copy_if_changed(source, target):
@@ -257,6 +285,8 @@ def build(out_dir=None, cache_dir=None):
     expected.add(lock_path)
     package_files = package_gpt2cells(out_dir / "gpt2cells.zip")
     expected.add(out_dir / "gpt2cells.zip")
+    bundle_codemirror(out_dir / "vendor" / "codemirror.js")
+    expected.add(out_dir / "vendor" / "codemirror.js")
 
     info = {
         "pyodide": PYODIDE_VERSION,
