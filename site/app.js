@@ -13,9 +13,9 @@ import regex
 pattern = regex.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+""")
 pieces = pattern.findall("GPT-2 runs in 12 cells, right here!")
 
-lengths = np.array([len(piece) for piece in pieces])            # [n_pieces]
-weights = np.exp(lengths - lengths.max())                        # [n_pieces]
-softmax = weights / weights.sum()                                # [n_pieces]
+lengths = np.array([len(piece) for piece in pieces])  # [n_pieces]
+weights = np.exp(lengths - lengths.max())              # [n_pieces]
+softmax = weights / weights.sum()                      # [n_pieces]
 
 {"columns": ["piece", "chars", "cumulative chars", "softmax(chars)"],
  "rows": [[piece, int(n), int(c), float(p)]
@@ -129,5 +129,12 @@ cellCode.addEventListener("keydown", (event) => {
   }
 });
 
+function fitCodeHeight() {
+  cellCode.style.height = "auto";
+  cellCode.style.height = `${cellCode.scrollHeight + 2}px`; // + borders (border-box sizing)
+}
+cellCode.addEventListener("input", fitCodeHeight);
+
 cellCode.value = FIRST_CELL;
+fitCodeHeight();
 boot();

@@ -143,3 +143,16 @@ def test_restart_interrupts_a_runaway_cell(ready_page, wait_for_ready, run_pytho
     wait_for_ready(ready_page)
     assert run_python(ready_page, "'state' in globals()") is False  # a fresh interpreter
     assert run_python(ready_page, "import numpy\nint(numpy.arange(5).sum())") == 10
+
+
+def test_boot_failure_is_reported_in_the_page(context, site_url):
+    context.route("**/gpt2cells.zip", lambda route: route.fulfill(status=404, body="gone"))
+    page = context.new_page()
+    page.goto(site_url)
+    status = page.get_by_test_id("runtime-status")
+    page.wait_for_function("() => document.getElementById('runtime-status').dataset.state === 'error'")
+    assert "gpt2cells" in status.text_content()
+    assert "404" in status.text_content()
+    assert page.get_by_test_id("runtime-error").is_visible()
+    assert page.locator('#runtime-stages li[data-stage="gpt2cells"]').get_attribute("data-state") == "failed"
+    assert page.locator('#runtime-stages li[data-stage="numpy"]').get_attribute("data-state") == "done"
