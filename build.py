@@ -357,7 +357,11 @@ def main(argv=None):
         print(f"[build] FAILED: {error}", file=sys.stderr)
         return 1
     if args.command == "serve":
-        server = make_server(args.out, args.host, args.port)
+        try:
+            server = make_server(args.out, args.host, args.port)
+        except OSError as error:
+            print(f"[build] cannot serve on {args.host}:{args.port} ({error}); try --port N", file=sys.stderr)
+            return 1
         host, port = server.server_address[:2]
         print(f"Serving {args.out} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
         try:
