@@ -10,7 +10,7 @@ The zip format is docs/weights-format.md; names, shapes and the version come fro
 __version__ = "0.1.0"
 
 from weights_pack.errors import PackError
-from weights_pack.convert import ConvertResult, convert
-from weights_pack.verify import VerifyReport, info, verify
+from weights_pack.packer import ConvertResult, convert
+from weights_pack.verifier import VerifyReport, info, verify
 
 __all__ = ["PackError", "ConvertResult", "VerifyReport", "convert", "verify", "info", "__version__"]

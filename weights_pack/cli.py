@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_convert(args) -> int:
-    from weights_pack.convert import convert
+    from weights_pack.packer import convert
 
     result = convert(args.src, args.output, dtype=args.dtype, force=args.force, name=args.name,
                      tokenizer=args.tokenizer, trim_vocab=args.trim_vocab,
@@ -63,7 +63,7 @@ def run_convert(args) -> int:
 
 
 def run_verify(args) -> int:
-    from weights_pack.verify import verify
+    from weights_pack.verifier import verify
 
     report = verify(args.zip)
     print(report.table(every_tensor=args.all))
@@ -71,7 +71,7 @@ def run_verify(args) -> int:
 
 
 def run_info(args) -> int:
-    from weights_pack.verify import info
+    from weights_pack.verifier import info
 
     manifest = info(args.zip)
     if args.json:

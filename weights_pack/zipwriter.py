@@ -48,8 +48,17 @@ class AlignedZipWriter:
             raise AssertionError(f"{name}: data at offset {data_offset} is not {TENSOR_ALIGNMENT}-byte aligned")
         return data_offset
 
-    def close(self) -> None:
-        self.zip.close()
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """Finish the zip (central directory) on success; on failure just release zipfile's state —
+        the temp file is about to be deleted, and zipfile must not touch it after it is closed."""
+        try:
+            self.zip.close()
+        except Exception:
+            if kind is None:
+                raise
 
 
 def alignment_padding(unpadded_data_offset: int) -> bytes:

@@ -16,7 +16,7 @@ from weights_pack.contract import DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_
 from weights_pack.errors import PackError
 from weights_pack.sources import Checkpoint, SourceTensor, read_source
 from weights_pack.tokenizer_files import TokenizerFiles, find_tokenizer
-from weights_pack.verify import short_list, verify
+from weights_pack.verifier import short_list, verify
 from weights_pack.zipwriter import (ENTRY_OVERHEAD, AlignedZipWriter, atomic_output, check_free_space,
                                     check_output_path, megabytes)
 
@@ -150,7 +150,8 @@ def packed_array(name: str, tensor: SourceTensor, shape: tuple, dtype: str) -> n
         nan = int(np.count_nonzero(np.isnan(source)))
         raise PackError(f"tensor {name!r} ({tensor.source_name}) contains {nan} NaN and "
                         f"{finite.size - int(np.count_nonzero(finite)) - nan} Inf value(s); refusing to pack it")
-    packed = np.ascontiguousarray(source, dtype=np.dtype(dtype).newbyteorder("<"))  # [*shape]
+    with np.errstate(over="ignore"):  # float16 overflow is reported below, by name
+        packed = np.ascontiguousarray(source, dtype=np.dtype(dtype).newbyteorder("<"))  # [*shape]
     if dtype == "float16" and not np.isfinite(packed).all():
         raise PackError(f"tensor {name!r} has values beyond the float16 range (max |value| "
                         f"{float(np.max(np.abs(source))):.4g} > {FLOAT16_MAX:g}); pack with --dtype float32")
@@ -161,12 +162,11 @@ def write_zip(file, checkpoint, tokenizer: TokenizerFiles, manifest: dict, shape
               show_progress: bool) -> None:
     from tqdm import tqdm
 
-    writer = AlignedZipWriter(file)
-    for entry, content in tokenizer.entries.items():
-        writer.add(entry, [content], len(content))
     total = sum(prod(shape) * DTYPES[dtype] for shape in shapes.values())
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="packing", leave=False,
-              disable=not show_progress) as bar:
+    with AlignedZipWriter(file) as writer, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                                desc="packing", leave=False, disable=not show_progress) as bar:
+        for entry, content in tokenizer.entries.items():
+            writer.add(entry, [content], len(content))
         for name, shape in shapes.items():
             array = packed_array(name, checkpoint.tensors[name], shape, dtype)
             data = memoryview(array).cast("B")
@@ -176,9 +176,8 @@ def write_zip(file, checkpoint, tokenizer: TokenizerFiles, manifest: dict, shape
                 "name": name, "dtype": dtype, "shape": list(shape), "entry": tensor_entry(name),
                 "nbytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             })
-    content = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
-    writer.add(MANIFEST_ENTRY, [content], len(content))
-    writer.close()
+        content = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+        writer.add(MANIFEST_ENTRY, [content], len(content))
 
 
 def with_progress(chunks, bar):
