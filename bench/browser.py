@@ -1,0 +1,262 @@
+"""Browser measurements in headless Debian Chromium (Playwright): our page, and onnxruntime-web beside it.
+
+Our page is the built dist/ served by build.py's server, driven only through its documented hooks:
+runtime-status / model-status (data-state="ready"), the weights-drop file input, the notebook's prompt,
+run-all, run-state, prediction, gen-* fields, generate, generate-state, generated-text, and
+`window.gpt2cells.runtime.exec(code)` (Python in the page's worker) for engine timings and wasm memory.
+A hook that is missing turns its figures into "n/a (reason)" instead of stopping the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from models import NEW_TOKENS, ROOT, BenchModel, log, read_manifest
+
+CHROMIUM = os.environ.get("GPT2CELLS_CHROMIUM", "/usr/bin/chromium")
+# The flags every browser run here uses (team notes; tests/browser/conftest.py launches the same way).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+TIMEOUT_MS = 900_000  # a 500 MB import on two shared cores; medium is 1.4 GB
+HOOK_TIMEOUT_MS = 20_000  # how long a documented element may take to appear before it counts as missing
+
+
+class NotAvailable(Exception):
+    """A figure that cannot be measured in this build of the page; the message says why."""
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("pageerror", lambda error: log(f"page error: {error}"))
+    return context, page
+
+
+# ---------------------------------------------------------------- bench pages (bench/server.py)
+
+def in_bench_worker(browser, base_url: str, script: str, message: dict) -> dict:
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{base_url}/index.html")
+        page.wait_for_function("() => window.benchReady === true")
+        return page.evaluate("([script, message]) => runInWorker(script, message)", [script, message])
+    finally:
+        context.close()
+
+
+def onnxruntime_web(browser, base_url: str, model: BenchModel, threads: int, repeats: int) -> dict:
+    shape = model.shape
+    result = in_bench_worker(browser, base_url, "/ort-worker.mjs", {
+        "modelUrl": f"/models/{model.onnx_path.name}", "threads": threads, "promptIds": model.prompt_ids,
+        "newTokens": NEW_TOKENS, "repeats": repeats, "nLayer": shape.n_layer, "nHead": shape.n_head,
+        "headDim": shape.n_embd // shape.n_head})
+    log(f"onnxruntime-web ({threads} thread{'s' * (threads > 1)}, isolated={result['crossOriginIsolated']}): "
+        f"create {result['create_s']:.2f} s, prompt {result['prompt_ms']:.1f} ms, "
+        f"decode {result['decode_tok_s']:.1f} tok/s, wasm memory {result['wasm_memory_bytes'] / 2**20:.0f} MiB")
+    return result
+
+
+def engine_in_bench_worker(browser, base_url: str, model: BenchModel, repeats: int) -> dict:
+    """gpt2cells in dist/'s Pyodide without the page: the fallback when the page cannot load the model."""
+    result = in_bench_worker(browser, base_url, "/engine-worker.mjs", {
+        "modelUrl": f"/models/{model.zip_path.name}", "promptIds": model.prompt_ids, "newTokens": NEW_TOKENS,
+        "repeats": repeats})
+    log(f"gpt2cells in a bench worker (Python {result['python']}): prompt {result['prompt_ms']:.1f} ms, "
+        f"decode {result['decode_tok_s']:.1f} tok/s")
+    return result
+
+
+# ---------------------------------------------------------------- our page
+
+def serve_dist():
+    import build
+
+    build.build()
+    server = build.make_server(ROOT / "dist", host="127.0.0.1", port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def wait_for_state(page, testid: str, accept: str, ready_text: str = "", timeout_ms: int = TIMEOUT_MS) -> float:
+    """performance.now() (ms since this navigation started) when [data-testid=testid] has data-state=accept
+    and contains ready_text; an "error" state raises with the page's own text."""
+    handle = page.wait_for_function(
+        """([testid, accept, text]) => {
+            const node = document.querySelector(`[data-testid="${testid}"]`);
+            if (!node) return false;
+            if (node.dataset.state === "error") return {error: node.textContent};
+            return node.dataset.state === accept && node.textContent.includes(text) && {t: performance.now()};
+        }""", arg=[testid, accept, ready_text], timeout=timeout_ms, polling=20)
+    value = handle.json_value()
+    if "error" in value:
+        raise NotAvailable(f"{testid}: {value['error'].strip()[:200]}")
+    return value["t"]
+
+
+def require(page, selector: str, what: str):
+    try:
+        page.wait_for_selector(selector, state="attached", timeout=HOOK_TIMEOUT_MS)
+    except Exception as error:  # Playwright's TimeoutError
+        raise NotAvailable(f"no {what} ({selector}) in the page") from error
+
+
+def run_python(page, code: str):
+    """Python in the page's worker through the runtime hook app.js exposes; returns the last value."""
+    if not page.evaluate("() => Boolean(window.gpt2cells?.runtime?.exec)"):
+        raise NotAvailable("window.gpt2cells.runtime.exec is missing")
+    return page.evaluate("async (code) => (await window.gpt2cells.runtime.exec(code)).value", code)
+
+
+WASM_MEMORY = "__import__('pyodide_js')._module.HEAPU8.buffer.byteLength"
+
+
+def engine_code(model: BenchModel, repeats: int) -> str:
+    """engine_timing.py installed as a module in the page's worker, then measure_model on the loaded model;
+    everything happens inside one function so the notebook's namespace gains only `_bench_measure`."""
+    source = (Path(__file__).parent / "engine_timing.py").read_text()
+    return (
+        "def _bench_measure():\n"
+        "    import json, sys, types\n"
+        "    import gpt2cells.worker_api as api\n"
+        "    timing = types.ModuleType('engine_timing')\n"
+        f"    exec({source!r}, timing.__dict__)\n"
+        "    if api.model is None:\n"
+        "        raise RuntimeError('no model loaded in the page worker')\n"
+        f"    return json.dumps(timing.measure_model(api.model, {model.prompt_ids!r}, {NEW_TOKENS}, {repeats}))\n"
+        "_bench_measure()\n")
+
+
+def click_and_time(page, button_testid: str, state_testid: str, done_states: list[str]) -> dict:
+    """Click a button; ms until the state element leaves "running" for a done state and two frames have
+    been drawn (so tables rendered by that update are on screen)."""
+    return page.evaluate(
+        """([button, stateId, done]) => new Promise((resolve) => {
+            const state = document.querySelector(`[data-testid="${stateId}"]`);
+            let sawRunning = false;
+            const start = performance.now();
+            const observer = new MutationObserver(() => {
+                if (!done.includes(state.dataset.state)) { sawRunning = true; return; }
+                if (!sawRunning) return;
+                observer.disconnect();
+                const end = performance.now();
+                requestAnimationFrame(() => requestAnimationFrame(() => resolve({
+                    ms: performance.now() - start, ms_to_result: end - start,
+                    state: state.dataset.state, text: state.textContent})));
+            });
+            observer.observe(state, {attributes: true, childList: true, subtree: true, characterData: true});
+            document.querySelector(`[data-testid="${button}"]`).click();
+        })""", [button_testid, state_testid, done_states])
+
+
+def wait_notebook_idle(page):
+    page.wait_for_function(
+        """() => {
+            const state = document.querySelector('[data-testid="run-state"]')?.dataset.state;
+            const runAll = document.querySelector('[data-testid="run-all"]');
+            return (state === "ok" || state === "failed") && runAll && !runAll.disabled;
+        }""", polling=50)
+
+
+def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens: list[int]) -> dict:
+    """Every figure of the page, in one fresh profile; each phase records a value or an n/a reason."""
+    result: dict = {"weight_bytes": model.weight_bytes}
+    name = read_manifest(model.zip_path)["name"]
+    context, page = new_page(browser)
+
+    def phase(key, action):
+        try:
+            result[key] = action()
+        except NotAvailable as reason:
+            result[key] = {"na": str(reason)}
+            log(f"{key}: n/a ({reason})")
+        except Exception as error:  # a page that breaks mid-run still yields the other figures
+            result[key] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            log(f"{key}: failed: {error}")
+        return result[key]
+
+    def cold_start():
+        page.goto(site_url)
+        seconds = wait_for_state(page, "runtime-status", "ready") / 1e3
+        log(f"page: cold start to runtime ready {seconds:.2f} s")
+        return {"s": seconds}
+
+    def import_zip():
+        require(page, '[data-testid="weights-drop"] input[type=file]', "weights-drop file input")
+        require(page, '[data-testid="model-status"]', "model-status line")
+        page.evaluate("""() => {
+            const status = document.querySelector('[data-testid="model-status"]');
+            window.__benchStatusLog = [];
+            new MutationObserver(() => window.__benchStatusLog.push(
+                {state: status.dataset.state, text: status.textContent, t: performance.now()}))
+              .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
+        }""")
+        start = page.evaluate("performance.now()")
+        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(model.zip_path))
+        ready = wait_for_state(page, "model-status", "ready", name)
+        status_log = page.evaluate("window.__benchStatusLog")
+        loading = [e["t"] for e in status_log if e["state"] == "loading" and name in e["text"]]
+        stored_s = (loading[0] - start) / 1e3 if loading else None
+        memory = run_python(page, WASM_MEMORY)
+        log(f"page: import {(ready - start) / 1e3:.2f} s (stored after {stored_s} s), wasm {memory / 2**20:.0f} MiB")
+        return {"s": (ready - start) / 1e3, "stored_s": stored_s, "wasm_memory_bytes": memory}
+
+    def reload_to_ready():
+        page.reload()
+        runtime = wait_for_state(page, "runtime-status", "ready") / 1e3
+        seconds = wait_for_state(page, "model-status", "ready", name) / 1e3
+        memory = run_python(page, WASM_MEMORY)
+        log(f"page: reload to model ready {seconds:.2f} s (runtime at {runtime:.2f} s), wasm {memory / 2**20:.0f} MiB")
+        return {"s": seconds, "runtime_s": runtime, "wasm_memory_bytes": memory}
+
+    def run_all():
+        require(page, '[data-testid="run-all"]', "notebook run-all button")
+        require(page, '[data-testid="prompt"]', "notebook prompt input")
+        wait_notebook_idle(page)
+        page.fill('[data-testid="prompt"]', model.prompt_text)
+        page.press('[data-testid="prompt"]', "Enter")
+        wait_notebook_idle(page)
+        times = [click_and_time(page, "run-all", "run-state", ["ok", "failed"]) for _ in range(max(1, repeats // 2))]
+        best = sorted(times, key=lambda t: t["ms"])[len(times) // 2]
+        predicted = page.get_attribute('[data-testid="prediction"]', "data-token-id")
+        log(f"page: run-all {best['ms']:.0f} ms ({best['text']}), prediction id {predicted}")
+        return {"s": best["ms"] / 1e3, "state": best["state"], "text": best["text"],
+                "prediction_equals_hf": predicted is not None and int(predicted) == hf_tokens[0]}
+
+    def decode_ui():
+        require(page, '[data-testid="generate"]', "generate button")
+        for testid, value in (("gen-n", NEW_TOKENS), ("gen-temperature", 0), ("gen-top-k", 0), ("gen-top-p", 1)):
+            page.fill(f'[data-testid="{testid}"]', str(value))
+        timing = click_and_time(page, "generate", "generate-state", ["done"])
+        ids = page.get_attribute('[data-testid="generated-text"]', "data-ids") or ""
+        tokens = [int(i) for i in ids.split(",") if i]
+        rate = len(tokens) / (timing["ms_to_result"] / 1e3)
+        log(f"page: generate via the UI {rate:.1f} tok/s ({timing['text']})")
+        return {"decode_tok_s": rate, "tokens": tokens, "text": timing["text"]}
+
+    def engine():
+        measured = json.loads(run_python(page, engine_code(model, repeats)))
+        measured["wasm_memory_bytes"] = run_python(page, WASM_MEMORY)
+        log(f"page worker engine: prompt {measured['prompt_ms']:.1f} ms, decode {measured['decode_tok_s']:.1f} tok/s, "
+            f"wasm {measured['wasm_memory_bytes'] / 2**20:.0f} MiB")
+        return measured
+
+    try:
+        phase("cold_start", cold_start)
+        if "na" not in phase("import", import_zip):
+            phase("reload", reload_to_ready)
+            phase("run_all", run_all)
+            phase("decode_ui", decode_ui)
+            phase("engine", engine)
+        else:
+            for key in ("reload", "run_all", "decode_ui", "engine"):
+                result[key] = {"na": "the model could not be imported"}
+    finally:
+        context.close()
+    return result

@@ -1,0 +1,78 @@
+"""Native measurements on this machine: Hugging Face (torch CPU), gpt2cells in CPython, onnxruntime CPU.
+
+Timed exactly like the browser runs (bench/engine_timing.py): 10-token prompt forward, 64 greedy tokens.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine_timing import decode_rate, measure_gpt2cells, median_seconds, timed
+from models import NEW_TOKENS, BenchModel, log
+
+
+def hugging_face(model: BenchModel, threads: int, repeats: int) -> dict:
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    torch.set_num_threads(threads)
+    hf = GPT2LMHeadModel.from_pretrained(model.hf_dir).eval()
+    ids = torch.tensor([model.prompt_ids])
+    mask = torch.ones_like(ids)
+
+    def forward():
+        with torch.inference_mode():
+            return hf(ids, attention_mask=mask).logits
+
+    def generate():
+        with torch.inference_mode():
+            out = hf.generate(ids, attention_mask=mask, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+                              do_sample=False, pad_token_id=0)
+        return out[0, ids.shape[1]:].tolist()
+
+    forward_s = median_seconds(forward, repeats)
+    rate, tokens = decode_rate(generate, max(1, repeats // 2))
+    log(f"HF ({threads} thread{'s' * (threads > 1)}): prompt {forward_s * 1e3:.1f} ms, decode {rate:.1f} tok/s")
+    return {"threads": threads, "prompt_ms": forward_s * 1e3, "decode_tok_s": rate, "tokens": tokens}
+
+
+def gpt2cells_cpython(model: BenchModel, repeats: int) -> dict:
+    """The engine itself in CPython (NumPy with whatever BLAS the wheel brings, all cores)."""
+    import gpt2cells
+
+    result = measure_gpt2cells(gpt2cells, model.zip_path, model.prompt_ids, NEW_TOKENS, repeats)
+    log(f"gpt2cells CPython: load {result['load_s']:.2f} s, prompt {result['prompt_ms']:.1f} ms, "
+        f"decode {result['decode_tok_s']:.1f} tok/s")
+    return result
+
+
+def onnxruntime_cpu(model: BenchModel, threads: int, repeats: int) -> dict:
+    """The ONNX export in native onnxruntime: the ceiling the in-browser runtimes are measured against."""
+    import onnxruntime
+
+    from onnx_export import empty_past
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session, load_s = timed(lambda: onnxruntime.InferenceSession(str(model.onnx_path), options,
+                                                                 providers=["CPUExecutionProvider"]))
+    past0 = empty_past(model)
+    prompt = np.array([model.prompt_ids], dtype=np.int64)
+
+    def forward():
+        return session.run(None, {"input_ids": prompt, "past": past0})
+
+    def generate():
+        logits, past = forward()
+        tokens = [int(np.argmax(logits[0, -1]))]
+        while len(tokens) < NEW_TOKENS:
+            logits, past = session.run(None, {"input_ids": np.array([[tokens[-1]]], dtype=np.int64), "past": past})
+            tokens.append(int(np.argmax(logits[0, -1])))
+        return tokens
+
+    forward_s = median_seconds(forward, repeats)
+    rate, tokens = decode_rate(generate, max(1, repeats // 2))
+    log(f"onnxruntime CPU ({threads} thread{'s' * (threads > 1)}): load {load_s:.2f} s, "
+        f"prompt {forward_s * 1e3:.1f} ms, decode {rate:.1f} tok/s")
+    return {"threads": threads, "load_s": load_s, "prompt_ms": forward_s * 1e3, "decode_tok_s": rate,
+            "tokens": tokens}

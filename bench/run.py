@@ -1,0 +1,252 @@
+"""GPT-2 Cells benchmark: our page in Chromium beside onnxruntime-web and native runtimes, in one run.
+
+    python bench/run.py                  GPT-2-small shapes (random weights), everything (~10 min first run)
+    python bench/run.py --quick          a tiny model, whole run well under a minute (smoke use, CI)
+    python bench/run.py --medium         GPT-2-medium shapes (355M) instead of small
+    python bench/run.py --skip-browser   native figures only
+    python bench/run.py --json out.json  also write the table and the raw measurements as JSON
+
+Models, packed zips and ONNX exports are cached in .cache/bench/. Needs `pip install -e .[bench]` and
+`npm ci --prefix bench` (onnxruntime-web, pinned). Numbers are measurements, never test assertions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import models  # noqa: E402  (puts the repository's py/, tests/ and root on sys.path)
+from models import NEW_TOKENS, PROMPT_TOKENS, log  # noqa: E402
+
+
+def attempt(action, *args):
+    """The measurement, or {"na": reason} when it cannot run here; the table shows the reason."""
+    try:
+        return action(*args)
+    except Exception as error:  # noqa: BLE001 - any failure becomes an n/a row, the run goes on
+        reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}"
+        log(f"{getattr(action, '__name__', action)}: n/a ({reason})")
+        return {"na": reason}
+
+
+def measure_native(model, repeats):
+    import native
+    import onnx_export
+
+    export = attempt(onnx_export.export, model)
+    results = {"onnx": export}
+    for threads in (1, 2):
+        results[f"hf_{threads}"] = attempt(native.hugging_face, model, threads, repeats)
+        results[f"ort_cpu_{threads}"] = (export if "na" in export
+                                         else attempt(native.onnxruntime_cpu, model, threads, repeats))
+    results["gpt2cells"] = attempt(native.gpt2cells_cpython, model, repeats)
+    return results
+
+
+def measure_browser(model, repeats, hf_tokens):
+    from playwright.sync_api import sync_playwright
+
+    import browser
+    import server
+
+    results = {}
+    with sync_playwright() as playwright:
+        chromium = browser.launch(playwright)
+        results["chromium"] = chromium.version
+        bench_server, base_url = server.start(model.directory)
+        try:
+            for threads in (1, 2):
+                results[f"ort_web_{threads}"] = attempt(browser.onnxruntime_web, chromium, base_url, model, threads,
+                                                        repeats)
+            dist_server, site_url = browser.serve_dist()
+            try:
+                results["page"] = browser.our_page(chromium, site_url, model, repeats, hf_tokens)
+            finally:
+                dist_server.shutdown()
+            if "na" in results["page"].get("engine", {"na": ""}):
+                results["bench_worker"] = attempt(browser.engine_in_bench_worker, chromium, base_url, model, repeats)
+        finally:
+            bench_server.shutdown()
+            chromium.close()
+    return results
+
+
+# ---------------------------------------------------------------- the table
+
+def value(result, key):
+    """A number from a measurement dict, or the n/a reason string."""
+    if result is None:
+        return "not run"
+    if "na" in result:
+        return f"n/a ({result['na']})"
+    return result.get(key, "n/a (not measured)")
+
+
+def number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def ratio(ours, peer):
+    return ours / peer if number(ours) and number(peer) and peer else None
+
+
+def tokens_match(result, hf_tokens):
+    if result is None or "na" in result or "tokens" not in result:
+        return None
+    return result["tokens"] == hf_tokens
+
+
+def build_rows(native, web):
+    web = web or {}
+    page = web.get("page") or {}
+    # Engine figures come from the page's worker; without a loaded model, from dist/'s runtime in a bench worker.
+    engine = page.get("engine")
+    engine_source = "page worker"
+    if (engine is None or "na" in engine) and web.get("bench_worker"):
+        engine, engine_source = web["bench_worker"], "bench worker (page could not load the model)"
+    weight_bytes = page.get("weight_bytes")
+    hf_tokens = (native.get("hf_1") or {}).get("tokens")
+
+    def native_triple(key, threads):
+        return {"hf": value(native.get(f"hf_{threads}"), key), "gpt2cells": value(native.get("gpt2cells"), key),
+                "ort_cpu": value(native.get(f"ort_cpu_{threads}"), key)}
+
+    rows = []
+
+    def row(figure, unit, ours, ort_web=None, native_values=None, goal=None, check=None, note="", compare=True):
+        """compare: the goal is a ratio to onnxruntime-web, so the ratio column is ours / onnxruntime-web."""
+        r = ratio(ours, ort_web) if compare else None
+        passed = check(ours, r) if check and number(ours) and (r is not None or not compare) else None
+        rows.append({"figure": figure, "unit": unit, "ours": ours, "onnxruntime_web": ort_web,
+                     "native": native_values, "ratio": r, "goal": goal, "pass": passed, "note": note})
+
+    memories = [m for m in (value(page.get(k), "wasm_memory_bytes") for k in ("import", "reload", "engine"))
+                if number(m)]
+    peak_ratio = max(memories) / weight_bytes if memories and weight_bytes else "n/a (not measured)"
+    ort_web_1 = web.get("ort_web_1")
+    ort_peak = (value(ort_web_1, "wasm_memory_bytes") / ort_web_1["model_bytes"]
+                if ort_web_1 and "na" not in ort_web_1 else value(ort_web_1, "wasm_memory_bytes"))
+
+    if web:
+        row("cold start → runtime ready (empty profile)", "s", value(page.get("cold_start"), "s"),
+            goal="≤ 5 s", check=lambda v, r: v <= 5, compare=False)
+        imported = page.get("import")
+        row("import weights zip (drop → stored → ready)", "s", value(imported, "s"), goal="≤ 15 s",
+            check=lambda v, r: v <= 15, compare=False,
+            note=f"stored after {imported['stored_s']:.2f} s" if imported and number(imported.get("stored_s")) else "")
+        row("reload → model ready from IndexedDB", "s", value(page.get("reload"), "s"), goal="≤ 5 s",
+            check=lambda v, r: v <= 5, compare=False)
+    for threads in (1, 2):
+        peer = value(web.get(f"ort_web_{threads}"), "prompt_ms") if web else "not run"
+        row(f"{PROMPT_TOKENS}-token prompt forward, {threads} thread{'s' * (threads > 1)}", "ms",
+            value(engine, "prompt_ms") if web else "not run", peer, native_triple("prompt_ms", threads),
+            goal="≤ 1.0× onnxruntime-web" if threads == 1 else "info (Pyodide runs one thread)",
+            check=(lambda v, r: r <= 1.0) if threads == 1 else None,
+            note=f"ours: {engine_source}" if web else "")
+    for threads in (1, 2):
+        peer = value(web.get(f"ort_web_{threads}"), "decode_tok_s") if web else "not run"
+        row(f"decode {NEW_TOKENS} greedy tokens (KV cache), {threads} thread{'s' * (threads > 1)}", "tok/s",
+            value(engine, "decode_tok_s") if web else "not run", peer, native_triple("decode_tok_s", threads),
+            goal="≥ 1.0× onnxruntime-web" if threads == 1 else "info (Pyodide runs one thread)",
+            check=(lambda v, r: r >= 1.0) if threads == 1 else None,
+            note=f"ours: {engine_source}" if web else "")
+    if web:
+        row(f"decode {NEW_TOKENS} tokens via the page's Generate (streamed into the page)", "tok/s",
+            value(page.get("decode_ui"), "decode_tok_s"), value(web.get("ort_web_1"), "decode_tok_s"),
+            goal="≥ 1.0× onnxruntime-web", check=lambda v, r: r >= 1.0)
+        run_all = page.get("run_all")
+        row("run all cells of the default notebook (incl. tables)", "s", value(run_all, "s"), goal="≤ 1.5 s",
+            check=lambda v, r: v <= 1.5, compare=False,
+            note=("prediction = HF" if run_all.get("prediction_equals_hf") else "prediction ≠ HF")
+            if run_all and "na" not in run_all else "")
+        row("peak wasm memory / weight bytes", "×", peak_ratio, ort_peak, goal="≤ 1.5×", check=lambda v, r: v <= 1.5, compare=False,
+            note=(f"weights {weight_bytes / 2**20:.0f} MiB, peak {max(memories) / 2**20:.0f} MiB"
+                  if memories and weight_bytes else ""))
+
+    def yes_no(result):
+        match = tokens_match(result, hf_tokens)
+        return "n/a" if match is None else ("yes" if match else "NO")
+
+    row("greedy tokens equal Hugging Face's", "", (f"engine {yes_no(engine)}, page UI {yes_no(page.get('decode_ui'))}"
+                                                   if web else "not run"),
+        (f"1t {yes_no(web.get('ort_web_1'))}, 2t {yes_no(web.get('ort_web_2'))}" if web else "not run"),
+        {"hf": "reference", "gpt2cells": yes_no(native.get("gpt2cells")), "ort_cpu": yes_no(native.get("ort_cpu_1"))},
+        compare=False)
+    return rows
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if number(x):
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+    return str(x)
+
+
+def format_table(rows):
+    header = ["figure", "ours (browser)", "onnxruntime-web", "native HF / gpt2cells / ORT CPU", "ratio", "goal",
+              "pass/fail"]
+    lines = []
+    for r in rows:
+        unit = f" ({r['unit']})" if r["unit"] else ""
+        native_text = ("—" if not r["native"] else
+                       " / ".join(fmt(r["native"][k]) for k in ("hf", "gpt2cells", "ort_cpu")))
+        verdict = {True: "pass", False: "FAIL", None: "—"}[r["pass"]]
+        ratio_text = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "—"
+        figure = r["figure"] + unit + (f" [{r['note']}]" if r["note"] else "")
+        lines.append([figure, fmt(r["ours"]), fmt(r["onnxruntime_web"]), native_text, ratio_text,
+                      r["goal"] or "—", verdict])
+    widths = [max(len(str(line[i])) for line in [header] + lines) for i in range(len(header))]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny model, < 1 minute (smoke use)")
+    size.add_argument("--medium", action="store_true", help="GPT-2-medium shapes (355M) instead of small")
+    parser.add_argument("--skip-browser", action="store_true", help="native figures only (no Chromium)")
+    parser.add_argument("--json", type=Path, help="write the table and raw measurements as JSON here")
+    parser.add_argument("--repeats", type=int, help="timed runs per figure (default 3 quick, 5 otherwise)")
+    args = parser.parse_args(argv)
+
+    shape = "quick" if args.quick else "medium" if args.medium else "small"
+    repeats = args.repeats or (3 if args.quick else 5)
+    started = time.monotonic()
+    model = models.prepare(shape)
+    log(f"model: {shape} ({model.shape.n_layer} layers, n_embd {model.shape.n_embd}, vocab {model.vocab_size}), "
+        f"prompt {model.prompt_text!r} = {model.prompt_ids}")
+    native = measure_native(model, repeats)
+    hf_tokens = (native.get("hf_1") or {}).get("tokens") or []
+    web = None if args.skip_browser else measure_browser(model, repeats, hf_tokens)
+    rows = build_rows(native, web)
+
+    meta = {"shape": shape, "n_layer": model.shape.n_layer, "n_embd": model.shape.n_embd,
+            "vocab_size": model.vocab_size, "weight_bytes": model.weight_bytes,
+            "prompt_tokens": PROMPT_TOKENS, "new_tokens": NEW_TOKENS, "repeats": repeats,
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
+            "chromium": (web or {}).get("chromium"), "seconds": round(time.monotonic() - started, 1)}
+    print(f"\nGPT-2 Cells benchmark — {shape} shapes ({model.shape.n_layer} layers × {model.shape.n_embd}, "
+          f"vocab {model.vocab_size}, {model.weight_bytes / 2**20:.0f} MiB float32); {meta['machine']}; "
+          f"Chromium {meta['chromium'] or '—'}; {meta['seconds']} s\n")
+    print(format_table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows, "raw": {"native": native, "browser": web}},
+                                        indent=1, default=str))
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
