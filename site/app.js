@@ -3,6 +3,7 @@
 import { PythonRuntime } from "./runtime.js";
 import { isTable, renderTable } from "./table.js";
 import { mountModelsPanel } from "./models-panel.js";
+import { mountNotebook } from "./notebook.js";
 
 const STAGES = ["runtime", "numpy", "regex", "gpt2cells", "ready"];
 
@@ -36,6 +37,9 @@ const runtime = new PythonRuntime();
 window.gpt2cells = { runtime, renderTable, isTable };
 // Weights zip -> IndexedDB -> the worker; the active model loads by itself on every visit.
 window.gpt2cells.models = mountModelsPanel(document.getElementById("models"), runtime);
+window.gpt2cells.notebook = mountNotebook(document.getElementById("notebook"), runtime, {
+  modelStatus: () => document.querySelector('[data-testid="model-status"]'),
+});
 
 function markStages(activeStage, failed = false) {
   const activeIndex = STAGES.indexOf(activeStage);

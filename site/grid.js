@@ -36,12 +36,22 @@ const POSITIVE = [214, 69, 49];
 const NEGATIVE = [44, 105, 214];
 const SEQUENTIAL = [106, 61, 186];
 
-/** Heatmap background (and a readable text colour) for v under a diverging or sequential scale. */
+/**
+ * Heatmap background (and a readable text colour) for v. scale: {kind: "diverging", span} colours by sign
+ * and |v| / span; {kind: "range", lo, hi} darkens from lo to hi (probabilities, all-negative logits).
+ */
 export function heatColor(v, scale) {
   if (!Number.isFinite(v)) return { background: "var(--masked-bg)", color: "var(--muted)" };
-  const span = scale.span || 1;
-  const t = Math.min(1, Math.abs(v) / span);
-  const base = scale.kind === "sequential" ? SEQUENTIAL : v < 0 ? NEGATIVE : POSITIVE;
+  let t;
+  let base;
+  if (scale.kind === "range") {
+    const width = scale.hi - scale.lo || 1;
+    t = Math.min(1, Math.max(0, (v - scale.lo) / width));
+    base = SEQUENTIAL;
+  } else {
+    t = Math.min(1, Math.abs(v) / (scale.span || 1));
+    base = v < 0 ? NEGATIVE : POSITIVE;
+  }
   const mix = (c) => Math.round(255 + (c - 255) * Math.pow(t, 0.75));
   return {
     background: `rgb(${mix(base[0])}, ${mix(base[1])}, ${mix(base[2])})`,

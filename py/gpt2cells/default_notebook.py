@@ -1,0 +1,305 @@
+"""The default notebook: GPT-2's inference, one short cell per step, as data (ids, titles, code).
+
+Every cell calls `gpt2cells.steps`, the same functions `Model.logits` runs, so the math exists once and a
+learner who edits a cell changes what runs. The cells of the `block` group run once per layer, in order,
+with `layer` set by the loop (see BLOCK_GROUP); the notebook keeps every layer's outputs, so any layer and
+head can be shown without running again.
+
+A cell's id is its step name: the page marks it `data-testid="cell-<id>"`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    id: str
+    title: str
+    doc: str
+    source: str
+    group: str | None = None  # "block": runs once per layer
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    id: str
+    title: str
+    doc: str
+    loop_variable: str  # set to 0 … count-1 before each pass over the group's cells
+    count: str  # Python expression evaluated in the notebook's namespace: how many passes
+
+
+BLOCK_GROUP = GroupSpec(
+    id="block",
+    title="Transformer block, once per layer",
+    doc="These cells run for layer = 0, 1, …, n_layer − 1 in turn; x carries the residual stream from one "
+        "layer to the next. Every layer's outputs are kept: pick one to show.",
+    loop_variable="layer",
+    count="config.n_layer",
+)
+GROUPS = (BLOCK_GROUP,)
+
+SETUP = CellSpec(
+    "setup", "The model",
+    "The loaded model's weights (params), sizes (config) and tokenizer, and the step functions the cells call.",
+    '''\
+import numpy as np
+from gpt2cells.steps import (
+    embed, pos_embed, layer_norm, linear, split_qkv, split_heads, attention_scores, scale_scores,
+    causal_mask, apply_mask, softmax, weighted_values, merge_heads, gelu, unembed, block_params,
+)
+from gpt2cells.notebook_output import Table
+
+params, config, tokenizer = model.params, model.config, model.tokenizer
+n_head, d_head, eps = config.n_head, config.d_head, config.layer_norm_epsilon
+config.to_dict()
+''')
+
+PROMPT_BPE = CellSpec(
+    "prompt", "Prompt", "The text whose next token GPT-2 predicts.",
+    'prompt = "The quick brown fox jumps over the lazy"\n')
+
+PROMPT_CHAR = CellSpec(
+    "prompt", "Prompt", "The text whose next character the model predicts.",
+    'prompt = "12+35="\n')
+
+PRETOKENIZE = CellSpec(
+    "pretokenize", "Pre-tokenize (regex)",
+    "One regex splits the text into words, numbers, punctuation and spaces; BPE never merges across pieces.",
+    '''\
+pieces = tokenizer.pretokenize(prompt)
+Table([[piece, len(piece.encode())] for piece in pieces], col_labels=["piece", "UTF-8 bytes"])
+''')
+
+BPE_MERGES = CellSpec(
+    "bpe", "BPE merges",
+    "Inside each piece, the adjacent pair learned earliest (lowest rank) is merged, again and again, until "
+    "no pair of the piece is in the merge list. Ġ stands for a space byte.",
+    '''\
+merges = [(piece, step) for piece in pieces for step in tokenizer.merge_trace(piece)]
+Table([[piece, " + ".join(step.pair) if step.pair else "(bytes)", step.rank, " ".join(step.symbols)]
+       for piece, step in merges], col_labels=["piece", "merge", "rank", "symbols after"])
+''')
+
+CHAR_TABLE = CellSpec(
+    "chars", "Characters → ids",
+    "This model's tokenizer has one token per character: the table is its whole vocabulary.",
+    '''\
+vocabulary = tokenizer.itos
+Table([[i, char] for i, char in enumerate(vocabulary)], col_labels=["id", "char"])
+''')
+
+TOKEN_IDS = CellSpec(
+    "token_ids", "Token ids",
+    "The prompt as the model sees it: one id per token. Every table below has one row per token.",
+    '''\
+ids = tokenizer.encode(prompt)                       # [T]
+tokens = [tokenizer.decode([i]) for i in ids]        # the row labels of the tables below
+T = len(ids)
+Table([[i] for i in ids], row_labels=tokens, col_labels=["id"])
+''')
+
+TOKEN_EMBEDDINGS = CellSpec(
+    "token_embeddings", "Token embeddings",
+    "Each id picks its row of the token embedding matrix wte [n_vocab × n_embd].",
+    '''\
+token_vectors = embed(params["wte.weight"], ids)     # [T, n_embd]
+token_vectors
+''')
+
+POSITION_EMBEDDINGS = CellSpec(
+    "position_embeddings", "Position embeddings",
+    "Position t gets row t of the position embedding matrix wpe [n_ctx × n_embd].",
+    '''\
+position_vectors = pos_embed(params["wpe.weight"], 0, T)  # [T, n_embd]
+position_vectors
+''')
+
+EMBEDDING_SUM = CellSpec(
+    "embedding_sum", "Sum: the residual stream",
+    "Token plus position: x, the residual stream every block reads from and adds to.",
+    '''\
+x = token_vectors + position_vectors                 # [T, n_embd]
+x
+''')
+
+BLOCK_CELLS = [
+    CellSpec(
+        "block_weights", "This layer's weights",
+        "The 12 tensors of block `layer` (the loop sets layer), by their names inside the block.",
+        '''\
+w = block_params(params, layer)
+{name: list(tensor.shape) for name, tensor in w.items()}
+'''),
+    CellSpec(
+        "ln_1", "Layer norm 1",
+        "Each token's vector rescaled to mean 0 and variance 1, then multiplied by a learned gain and shifted by a bias.",
+        '''\
+x_norm = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], eps)   # [T, n_embd]
+x_norm
+'''),
+    CellSpec(
+        "qkv", "Q, K, V",
+        "One linear layer makes each token's query (what it looks for), key (what it offers) and value (what it passes on).",
+        '''\
+qkv = linear(x_norm, w["attn.c_attn.weight"], w["attn.c_attn.bias"])  # [T, 3·n_embd]
+q, k, v = split_qkv(qkv)                                               # 3 × [T, n_embd]
+q, k, v
+'''),
+    CellSpec(
+        "heads", "Split into heads",
+        "Each head attends on its own slice of d_head = n_embd / n_head columns.",
+        '''\
+q_heads, k_heads, v_heads = (split_heads(t, n_head) for t in (q, k, v))  # 3 × [n_head, T, d_head]
+q_heads, k_heads, v_heads
+'''),
+    CellSpec(
+        "scores", "Attention scores",
+        "How well each query (row) matches each key (column): a dot product, divided by √d_head.",
+        '''\
+scores = scale_scores(attention_scores(q_heads, k_heads), d_head)  # [n_head, T, T]
+scores
+'''),
+    CellSpec(
+        "mask", "Causal mask",
+        "A token may not look at later tokens: their scores become −∞.",
+        '''\
+masked = apply_mask(scores, causal_mask(T, T))       # [n_head, T, T]
+masked
+'''),
+    CellSpec(
+        "softmax", "Softmax: attention pattern",
+        "Each row becomes weights that sum to 1 (−∞ becomes 0): how much each token takes from each earlier one.",
+        '''\
+pattern = softmax(masked)                            # [n_head, T, T]
+pattern
+'''),
+    CellSpec(
+        "weighted_values", "Weighted values",
+        "Each token's output in each head: the values of the tokens it attends to, mixed by the pattern.",
+        '''\
+z = weighted_values(pattern, v_heads)                # [n_head, T, d_head]
+z
+'''),
+    CellSpec(
+        "merge_project", "Merge heads + project",
+        "The heads side by side again, then one linear layer mixes them.",
+        '''\
+attn_out = linear(merge_heads(z), w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [T, n_embd]
+attn_out
+'''),
+    CellSpec(
+        "residual_1", "Residual: add attention",
+        "Attention's output is added to the residual stream; nothing is overwritten.",
+        '''\
+x = x + attn_out                                     # [T, n_embd]
+x
+'''),
+    CellSpec(
+        "ln_2", "Layer norm 2",
+        "The same normalisation, with this block's second gain and bias, before the MLP.",
+        '''\
+x_norm2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], eps)  # [T, n_embd]
+x_norm2
+'''),
+    CellSpec(
+        "mlp_up", "MLP up",
+        "Each token on its own: a linear layer to 4 × n_embd hidden units.",
+        '''\
+hidden = linear(x_norm2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])  # [T, 4·n_embd]
+hidden
+'''),
+    CellSpec(
+        "gelu", "GELU",
+        "The non-linearity: negative inputs are squashed towards 0, positive ones pass almost unchanged.",
+        '''\
+activated = gelu(hidden)                             # [T, 4·n_embd]
+activated
+'''),
+    CellSpec(
+        "mlp_down", "MLP down",
+        "A linear layer back to n_embd.",
+        '''\
+mlp_out = linear(activated, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # [T, n_embd]
+mlp_out
+'''),
+    CellSpec(
+        "residual_2", "Residual: add MLP",
+        "The MLP's output is added to the residual stream: x is this block's output and the next block's input.",
+        '''\
+x = x + mlp_out                                      # [T, n_embd]
+x
+'''),
+]
+BLOCK_CELLS = [CellSpec(c.id, c.title, c.doc, c.source, group=BLOCK_GROUP.id) for c in BLOCK_CELLS]
+
+FINAL_LN = CellSpec(
+    "final_ln", "Final layer norm",
+    "After the last block, one more layer norm.",
+    '''\
+x_final = layer_norm(x, params["ln_f.weight"], params["ln_f.bias"], eps)  # [T, n_embd]
+x_final
+''')
+
+LOGITS = CellSpec(
+    "logits", "Logits",
+    "A score for every token of the vocabulary at every position: the dot product with its embedding (wte again).",
+    '''\
+logits = unembed(x_final, params["wte.weight"])      # [T, n_vocab]
+logits
+''')
+
+PROBABILITIES = CellSpec(
+    "probabilities", "Next-token probabilities",
+    "Softmax of the last position's logits: the model's prediction for the token after the prompt.",
+    '''\
+probs = softmax(logits[-1])                          # [n_vocab]
+top = np.argsort(-probs, kind="stable")[:10]         # the 10 most likely ids
+Table([[tokenizer.decode([i]), int(i), float(probs[i])] for i in top],
+      col_labels=["token", "id", "probability"], title="most likely next tokens")
+''')
+
+GENERATION = CellSpec(
+    "generation", "Generation with a KV cache",
+    "Generate feeds one new token at a time through the blocks; each layer's keys and values of earlier "
+    "tokens wait in a cache instead of being recomputed. Edit next_token to change how a token is chosen.",
+    '''\
+from gpt2cells import KVCache
+from gpt2cells.steps import forward, choose_next_token
+
+def next_token(logits_last, temperature, top_k, top_p, rng):
+    return choose_next_token(logits_last, temperature, top_k, top_p, rng)  # argmax at temperature 0
+
+def generate(ids, n_new, temperature=0.8, top_k=40, top_p=0.95, seed=0):
+    """Yield (new id, cache) n_new times: the prompt runs once, then one new token per step."""
+    rng = np.random.default_rng(seed)
+    cache = KVCache(config, len(ids) + n_new - 1)  # the last new token is never fed back
+    logits_last = forward(np.array(ids), params, config, cache, last_only=True)[-1]  # [n_vocab]
+    for step in range(n_new):
+        new_id = next_token(logits_last, temperature, top_k, top_p, rng)
+        yield new_id, cache
+        if step + 1 < n_new:
+            logits_last = forward(np.array([new_id]), params, config, cache, last_only=True)[-1]  # [n_vocab]
+
+def cache_table(cache):
+    shape = f"[{n_head} × {cache.length} × {d_head}]"  # heads × cached positions × d_head
+    return Table([[shape, shape]] * config.n_layer, row_labels=[f"layer {i}" for i in range(config.n_layer)],
+                 col_labels=["K cached", "V cached"], title="KV cache")
+
+cache = KVCache(config, T)
+forward(np.array(ids), params, config, cache)  # the prompt fills the cache
+cache_table(cache)
+''')
+
+
+def default_cells(tokenizer_kind: str = "bpe") -> list[CellSpec]:
+    """The cells in order; a char tokenizer swaps the regex and BPE cells for its character table."""
+    if tokenizer_kind == "char":
+        tokenizer_cells = [PROMPT_CHAR, CHAR_TABLE]
+    else:
+        tokenizer_cells = [PROMPT_BPE, PRETOKENIZE, BPE_MERGES]
+    return [
+        SETUP, *tokenizer_cells, TOKEN_IDS, TOKEN_EMBEDDINGS, POSITION_EMBEDDINGS, EMBEDDING_SUM,
+        *BLOCK_CELLS, FINAL_LN, LOGITS, PROBABILITIES, GENERATION,
+    ]
