@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check a weights zip completely (exit 0 only when valid)")
     verify.add_argument("zip")
     verify.add_argument("--all", action="store_true", help="one table row per tensor instead of per kind")
+    verify.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     info = commands.add_parser("info", help="print a weights zip's config, tensor count and size")
     info.add_argument("zip")
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
@@ -65,7 +66,7 @@ def run_convert(args) -> int:
 def run_verify(args) -> int:
     from weights_pack.verifier import verify
 
-    report = verify(args.zip)
+    report = verify(args.zip, progress=sys.stderr.isatty() and not args.quiet)
     print(report.table(every_tensor=args.all))
     return 0 if report.ok else 1
 

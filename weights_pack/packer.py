@@ -75,7 +75,7 @@ def convert(src, out, *, dtype: str = "float32", force: bool = False, name: str 
         with atomic_output(out) as (file, temp):
             write_zip(file, checkpoint, tokenizer_files, manifest, shapes, dtype, show)
             file.flush()
-            report = verify(temp)
+            report = verify(temp, progress=show)
             if not report.ok:  # a writer bug, not bad input: still never ship the file
                 raise PackError(f"the written zip failed its read-back check: {'; '.join(report.all_problems())}")
     except OSError as error:
@@ -163,7 +163,7 @@ def write_zip(file, checkpoint, tokenizer: TokenizerFiles, manifest: dict, shape
     from tqdm import tqdm
 
     total = sum(prod(shape) * DTYPES[dtype] for shape in shapes.values())
-    with AlignedZipWriter(file) as writer, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+    with AlignedZipWriter(file) as writer, tqdm(total=total, unit="B", unit_scale=True,
                                                 desc="packing", leave=False, disable=not show_progress) as bar:
         for entry, content in tokenizer.entries.items():
             writer.add(entry, [content], len(content))

@@ -72,21 +72,26 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify(path: str | Path) -> VerifyReport:
+def verify(path: str | Path, progress: bool = False) -> VerifyReport:
+    """Every check in docs/weights-format.md; problems are collected, not raised. progress: a tqdm bar."""
+    from tqdm import tqdm
+
     report = VerifyReport(Path(path))
     if not report.path.is_file():
         report.problems.append(f"no such file: {report.path}")
         return report
     report.file_size = report.path.stat().st_size
     try:
-        with zipfile.ZipFile(report.path) as archive, open(report.path, "rb") as raw:
-            check_archive(archive, raw, report)
+        with zipfile.ZipFile(report.path) as archive, open(report.path, "rb") as raw, \
+                tqdm(total=report.file_size, unit="B", unit_scale=True, desc="verifying", leave=False,
+                     disable=not progress) as bar:
+            check_archive(archive, raw, report, bar)
     except zipfile.BadZipFile as error:
         report.problems.append(f"not a readable zip file: {error}")
     return report
 
 
-def check_archive(archive: zipfile.ZipFile, raw, report: VerifyReport) -> None:
+def check_archive(archive: zipfile.ZipFile, raw, report: VerifyReport, bar) -> None:
     infos = archive.infolist()
     entries = {info.filename: info for info in infos}
     if len(entries) != len(infos):
@@ -111,7 +116,7 @@ def check_archive(archive: zipfile.ZipFile, raw, report: VerifyReport) -> None:
         report.problems.append(f"manifest lists tensor(s) the config does not have: {short_list(unexpected)}")
     for name in shapes:
         if name in listed:
-            report.tensors.append(check_tensor(listed[name], shapes[name], entries, raw))
+            report.tensors.append(check_tensor(listed[name], shapes[name], entries, raw, bar))
     packed = {tensor_entry(name) for name in listed}
     strays = [name for name in entries if name.startswith("tensors/") and name not in packed]
     if strays:
@@ -185,7 +190,7 @@ def tokenizer_size(content: bytes, kind: str) -> int | str:
     return len(itos) if isinstance(itos, list) else "tokenizer chars.json must be {\"itos\": [...]}"
 
 
-def check_tensor(record: dict, expected_shape, entries, raw) -> TensorCheck:
+def check_tensor(record: dict, expected_shape, entries, raw, bar) -> TensorCheck:
     shape = record.get("shape")
     shape = tuple(shape) if isinstance(shape, list) and all(isinstance(n, int) for n in shape) else ()
     dtype = record.get("dtype")
@@ -216,7 +221,7 @@ def check_tensor(record: dict, expected_shape, entries, raw) -> TensorCheck:
         return check
     if offset % TENSOR_ALIGNMENT:
         check.problems.append(f"data starts at byte {offset}, not a multiple of {TENSOR_ALIGNMENT}")
-    digest, non_finite = scan_data(raw, offset, nbytes, dtype)
+    digest, non_finite = scan_data(raw, offset, nbytes, dtype, bar)
     if digest != record.get("sha256"):
         check.problems.append(f"sha256 mismatch: the data hashes to {digest[:16]}…, the manifest says "
                               f"{str(record.get('sha256'))[:16]}… (corrupted)")
@@ -235,7 +240,7 @@ def local_data_offset(raw, info: zipfile.ZipInfo) -> tuple[int, int]:
     return info.header_offset + LOCAL_HEADER.size + name_length + extra_length, fields[3]
 
 
-def scan_data(raw, offset: int, nbytes: int, dtype: str) -> tuple[str, int]:
+def scan_data(raw, offset: int, nbytes: int, dtype: str, bar) -> tuple[str, int]:
     """(sha256 hex, count of non-finite values) of nbytes at offset, read in chunks."""
     digest, non_finite = hashlib.sha256(), 0
     raw.seek(offset)
@@ -244,6 +249,7 @@ def scan_data(raw, offset: int, nbytes: int, dtype: str) -> tuple[str, int]:
         digest.update(chunk)
         values = np.frombuffer(chunk[: len(chunk) - len(chunk) % DTYPES[dtype]], dtype=np.dtype(dtype).newbyteorder("<"))
         non_finite += int(values.size - np.count_nonzero(np.isfinite(values)))
+        bar.update(len(chunk))
     return digest.hexdigest(), non_finite
 
 
