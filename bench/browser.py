@@ -117,19 +117,21 @@ def run_python(page, code: str):
 WASM_MEMORY = "__import__('pyodide_js')._module.HEAPU8.buffer.byteLength"
 
 
-def engine_code(model: BenchModel, repeats: int) -> str:
-    """engine_timing.py installed as a module in the page's worker, then measure_model on the loaded model;
-    everything happens inside one function so the notebook's namespace gains only `_bench_measure`."""
+def engine_code(call: str) -> str:
+    """engine_timing.py installed as a module in the page's worker, then `call` (an expression over `timing`,
+    `gpt2cells` and the page's loaded `model`) as JSON; all inside one function, so the notebook's namespace
+    only gains `_bench_measure`."""
     source = (Path(__file__).parent / "engine_timing.py").read_text()
     return (
         "def _bench_measure():\n"
-        "    import json, sys, types\n"
-        "    import gpt2cells.worker_api as api\n"
+        "    import json, types\n"
+        "    import gpt2cells, gpt2cells.worker_api\n"
         "    timing = types.ModuleType('engine_timing')\n"
         f"    exec({source!r}, timing.__dict__)\n"
-        "    if api.model is None:\n"
+        "    model = gpt2cells.worker_api.model\n"
+        "    if model is None:\n"
         "        raise RuntimeError('no model loaded in the page worker')\n"
-        f"    return json.dumps(timing.measure_model(api.model, {model.prompt_ids!r}, {NEW_TOKENS}, {repeats}))\n"
+        f"    return json.dumps({call})\n"
         "_bench_measure()\n")
 
 
@@ -241,11 +243,16 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         return {"decode_tok_s": rate, "tokens": tokens, "text": timing["text"]}
 
     def engine():
-        measured = json.loads(run_python(page, engine_code(model, repeats)))
+        measured = json.loads(run_python(page, engine_code(
+            f"timing.measure_model(model, {model.prompt_ids!r}, {NEW_TOKENS}, {repeats})")))
         measured["wasm_memory_bytes"] = run_python(page, WASM_MEMORY)
         log(f"page worker engine: prompt {measured['prompt_ms']:.1f} ms, decode {measured['decode_tok_s']:.1f} tok/s, "
             f"wasm {measured['wasm_memory_bytes'] / 2**20:.0f} MiB")
         return measured
+
+    def profile():
+        return json.loads(run_python(page, engine_code(
+            f"timing.profile_steps(gpt2cells, model, {model.prompt_ids!r}, {NEW_TOKENS})")))
 
     try:
         phase("cold_start", cold_start)
@@ -254,8 +261,9 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
             phase("run_all", run_all)
             phase("decode_ui", decode_ui)
             phase("engine", engine)
+            phase("profile", profile)
         else:
-            for key in ("reload", "run_all", "decode_ui", "engine"):
+            for key in ("reload", "run_all", "decode_ui", "engine", "profile"):
                 result[key] = {"na": "the model could not be imported"}
     finally:
         context.close()

@@ -43,3 +43,53 @@ def measure_gpt2cells(gpt2cells, zip_path, prompt_ids, new_tokens, repeats):
     """Load the packed zip with the engine, then time it (measure_model)."""
     engine, load_s = timed(lambda: gpt2cells.load(zip_path))
     return {"load_s": load_s, **measure_model(engine, prompt_ids, new_tokens, repeats)}
+
+
+# Leaf steps of gpt2cells.steps (the ones that do the arithmetic); composite steps would double count.
+# Steps over the growing key axis are grouped without shapes (one row per step, not one per past length).
+PROFILED_STEPS = ("embed", "pos_embed", "normalize", "scale_shift", "linear", "split_qkv", "split_heads",
+                  "attention_scores", "scale_scores", "causal_mask", "apply_mask", "softmax", "weighted_values",
+                  "merge_heads", "gelu", "unembed", "greedy")
+GROWING_STEPS = {"attention_scores", "scale_scores", "causal_mask", "apply_mask", "softmax", "weighted_values",
+                 "KVCache.extend"}
+
+
+def profile_steps(gpt2cells, engine, prompt_ids, new_tokens):
+    """Where the time goes: every leaf step of gpt2cells.steps (and KVCache.extend) timed during one
+    prompt forward and one greedy generation, keyed by step and argument shapes, largest total first."""
+    import gpt2cells.steps as steps
+    from gpt2cells.kv_cache import KVCache
+
+    totals = {}
+
+    def timed_step(name, original):
+        def step(*args, **kwargs):
+            start = time.perf_counter()
+            result = original(*args, **kwargs)
+            shapes = ("(n_past grows)" if name in GROWING_STEPS else
+                      "×".join(str(list(a.shape)) for a in args if hasattr(a, "shape") and a.ndim))
+            entry = totals.setdefault((phase[0], name, shapes), [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - start
+            return result
+        return step
+
+    originals = {name: getattr(steps, name) for name in PROFILED_STEPS}
+    original_extend = KVCache.extend
+    phase = ["prompt"]
+    try:
+        for name, original in originals.items():
+            setattr(steps, name, timed_step(name, original))
+        KVCache.extend = timed_step("KVCache.extend", original_extend)
+        _, prompt_s = timed(lambda: engine.logits(list(prompt_ids)))
+        phase[0] = "generate"
+        _, generate_s = timed(lambda: engine.generate(list(prompt_ids), new_tokens, temperature=0.0))
+    finally:
+        for name, original in originals.items():
+            setattr(steps, name, original)
+        KVCache.extend = original_extend
+    wall = {"prompt": prompt_s, "generate": generate_s}
+    rows = [{"phase": p, "step": n, "shapes": s, "calls": c, "total_ms": t * 1e3, "share": t / wall[p]}
+            for (p, n, s), (c, t) in totals.items()]
+    return {"prompt_ms": prompt_s * 1e3, "generate_ms": generate_s * 1e3,
+            "steps": sorted(rows, key=lambda r: -r["total_ms"])}

@@ -210,6 +210,17 @@ def format_table(rows):
     return "\n".join(out)
 
 
+def format_profile(profile, top=10):
+    """The steps that take most of the decode (and prompt) time in the page's Pyodide."""
+    lines = [f"Where the time goes in the page's Pyodide (gpt2cells.steps, one run each; prompt "
+             f"{profile['prompt_ms']:.0f} ms, generate {NEW_TOKENS} tokens {profile['generate_ms']:.0f} ms):",
+             "| phase | step | argument shapes | calls | total ms | share of phase |", "|---|---|---|---|---|---|"]
+    for r in profile["steps"][:top]:
+        lines.append(f"| {r['phase']} | {r['step']} | {r['shapes']} | {r['calls']} | {r['total_ms']:.0f} | "
+                     f"{r['share'] * 100:.0f}% |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_mutually_exclusive_group()
@@ -240,6 +251,9 @@ def main(argv=None):
           f"vocab {model.vocab_size}, {model.weight_bytes / 2**20:.0f} MiB float32); {meta['machine']}; "
           f"Chromium {meta['chromium'] or '—'}; {meta['seconds']} s\n")
     print(format_table(rows))
+    profile = ((web or {}).get("page") or {}).get("profile")
+    if profile and "na" not in profile:
+        print("\n" + format_profile(profile))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "rows": rows, "raw": {"native": native, "browser": web}},
