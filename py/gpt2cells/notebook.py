@@ -34,6 +34,7 @@ import io
 import linecache
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ class Notebook:
         self.cells: list[Cell] = []
         self._known_names = set(self.globals)  # every name the kernel may have put in the namespace
         self._graph_cache = None
+        self._former_dependents: dict[str, set[str]] = {}  # step -> steps that depended on it before edits
+        self.defaults: dict[str, str] = {}
         for name, source in _pairs(cells):
             self._insert(len(self.cells), name, source)
         self.defaults = {cell.id: cell.source for cell in self.cells}
@@ -135,9 +138,11 @@ class Notebook:
         if source == cell.source:
             return []
         affected = self._with_dependents({index})
+        # cells that read from it before the edit re-run with it even if they no longer do
+        self._former_dependents.setdefault(cell_id, set()).update(self.cells[i].id for i in affected)
         cell.source = source
         cell.exports = None
-        _analyze(cell)
+        self._analyze(cell)
         self._graph_cache = None
         return self._mark_stale([self.cells[i] for i in affected | self._with_dependents({index})])
 
@@ -198,6 +203,8 @@ class Notebook:
         """Run a cell, then (unless lazy) every cell that depends on it. Returns the results it touched."""
         index = self._index(cell_id)
         below = self._with_dependents({index}) - {index}
+        former = self._former_dependents.pop(cell_id, set())
+        below |= {i for i, cell in enumerate(self.cells) if cell.id in former and i > index}
         if self.lazy:
             return self._run_plan({index}, mark_stale=below)
         return self._run_plan({index} | below)
@@ -238,7 +245,9 @@ class Notebook:
         stderr = _Stream(cell.id, "stderr", self.on_output)
         value, error = None, None
         start = time.perf_counter()
-        with redirect_stdout(stdout), redirect_stderr(stderr):
+        with redirect_stdout(stdout), redirect_stderr(stderr), warnings.catch_warnings():
+            warnings.simplefilter("default")  # each run of a cell shows its warnings again
+            warnings.showwarning = stderr.show_warning
             try:
                 body, last_expression = _compile(cell.source, filename)
                 cell.compiled_source = cell.source
@@ -412,9 +421,24 @@ class Notebook:
         if not isinstance(source, str):
             raise TypeError(f"cell {name!r}: source must be str, got {type(source).__name__}")
         cell = Cell(name, source)
-        _analyze(cell)
+        self._analyze(cell)
         self.cells.insert(index, cell)
         self._graph_cache = None
+
+    def _analyze(self, cell: Cell) -> None:
+        """Read the cell's names. A source that does not parse keeps the names it had (or those of
+        its default source), so its dependents stay attached and go stale while it gets fixed."""
+        try:
+            cell.names = analyze_cell(cell.source)
+            cell.syntax_error = None
+        except (SyntaxError, ValueError) as error:
+            cell.syntax_error = str(error)
+            default = self.defaults.get(cell.id)
+            if cell.names == CellNames() and default is not None:
+                try:
+                    cell.names = analyze_cell(default)
+                except (SyntaxError, ValueError):
+                    pass
 
     def _index(self, cell_id: str) -> int:
         for i, cell in enumerate(self.cells):
@@ -464,16 +488,6 @@ def _pairs(cells) -> list[tuple[str, str]]:
     return [(name, source) for name, source in items]
 
 
-def _analyze(cell: Cell) -> None:
-    """Read the cell's names; a source that does not parse keeps the names it had, so its
-    dependents stay attached (and go stale) while the learner fixes it."""
-    try:
-        cell.names = analyze_cell(cell.source)
-        cell.syntax_error = None
-    except (SyntaxError, ValueError) as error:
-        cell.syntax_error = str(error)
-
-
 def _filename(cell_id: str) -> str:
     return f"<cell {cell_id}>"
 
@@ -509,6 +523,9 @@ class _Stream(io.TextIOBase):
         if self.on_output is not None:
             self.on_output(self.cell_id, self.name, text)
         return len(text)
+
+    def show_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        self.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     def getvalue(self) -> str:
         return "".join(self.parts)

@@ -246,18 +246,23 @@ def _json_scalar(value):
 
 
 def _describe_value(value) -> dict:
-    if isinstance(value, (np.ndarray, np.generic)):
-        plain = value.item() if value.size == 1 else value
-    else:
-        plain = value
+    plain = value[()] if isinstance(value, np.ndarray) else value  # a 0-d array is its scalar
     description = {"kind": "value", "type": type(value).__name__, "repr": _short_repr(value)}
     try:
-        text = json.dumps(plain, allow_nan=False)
+        text = json.dumps(plain, allow_nan=False, default=_numpy_scalar)
     except (TypeError, ValueError, RecursionError):
         return description
     if len(text) <= INLINE_LIMIT * 8:
         description["json"] = json.loads(text)
     return description
+
+
+def _numpy_scalar(value):
+    if isinstance(value, np.generic) and not isinstance(value, np.floating) or (
+        isinstance(value, np.floating) and np.isfinite(value)
+    ):
+        return _json_scalar(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
 def _short_repr(value) -> str:
