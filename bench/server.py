@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import subprocess
 import threading
 import urllib.parse
 from pathlib import Path
@@ -44,10 +45,15 @@ class IsolatedMountsHandler(build.DistRequestHandler):
         super().end_headers()
 
 
+def ensure_onnxruntime_web():
+    """bench/node_modules from bench/package-lock.json (onnxruntime-web, pinned), installed when missing."""
+    if not (ORT_DIST / "ort.wasm.min.mjs").exists():
+        subprocess.run(["npm", "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund"], check=True)
+
+
 def start(models_dir: Path, dist_dir: Path = ROOT / "dist"):
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
-    if not (ORT_DIST / "ort.wasm.min.mjs").exists():
-        raise RuntimeError(f"{ORT_DIST} is missing: run `npm ci --prefix bench` (pins onnxruntime-web)")
+    ensure_onnxruntime_web()
     mounts = [("/ort/", ORT_DIST), ("/dist/", dist_dir), ("/models/", models_dir), ("/py/", BENCH),
               ("/", BENCH / "web")]
     handler = type("Handler", (IsolatedMountsHandler,), {"mounts": mounts})
