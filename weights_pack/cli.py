@@ -21,8 +21,8 @@ def parser() -> argparse.ArgumentParser:
                     "(meta.pkl or GPT-2 BPE files beside it), or a Hugging Face model id such as gpt2 "
                     "(needs huggingface_hub and a network).",
         epilog=f"Environment: {FREE_SPACE_ENV}=N pretends the output folder has N bytes free.")
-    convert.add_argument("src")
-    convert.add_argument("-o", "--output", required=True, metavar="OUT.zip")
+    convert.add_argument("src", metavar="SRC", help="model folder, ckpt.pt, or Hugging Face model id")
+    convert.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="the zip to write")
     convert.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     convert.add_argument("--force", action="store_true", help="overwrite OUT.zip if it exists")
     convert.add_argument("--name", help="model name shown on the page (default: folder or model id)")

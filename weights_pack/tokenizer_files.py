@@ -138,11 +138,15 @@ def itos_from_mapping(meta, path: Path) -> list[str]:
     if "itos" in meta and isinstance(meta["itos"], list):
         pairs = list(enumerate(meta["itos"]))
     elif "itos" in meta and isinstance(meta["itos"], dict):
+        if not all(isinstance(i, int) or (isinstance(i, str) and i.isdigit()) for i in meta["itos"]):
+            raise PackError(f"{path}: 'itos' keys must be integer ids")
         pairs = [(int(i), ch) for i, ch in meta["itos"].items()]
     elif isinstance(meta.get("stoi"), dict):
         pairs = [(i, ch) for ch, i in meta["stoi"].items()]
     else:
         raise PackError(f"{path}: 'itos' must be a list or a dict, 'stoi' a dict")
+    if not all(isinstance(i, int) for i, _ in pairs):
+        raise PackError(f"{path}: 'stoi' values must be integer ids")
     ids = sorted(i for i, _ in pairs)
     if ids != list(range(len(pairs))):
         raise PackError(f"{path}: character ids must be exactly 0 … {len(pairs) - 1}, each used once")

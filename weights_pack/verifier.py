@@ -107,7 +107,11 @@ def check_archive(archive: zipfile.ZipFile, raw, report: VerifyReport, bar) -> N
     config = manifest["config"]
     check_tokenizer(archive, entries, manifest, report)
     shapes = expected_shapes(config)
-    listed = {t.get("name"): t for t in manifest["tensors"] if isinstance(t, dict)}
+    if not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in manifest["tensors"]):
+        report.problems.append("every manifest 'tensors' item must be an object with a string 'name'")
+    listed = {t["name"]: t for t in manifest["tensors"] if isinstance(t, dict) and isinstance(t.get("name"), str)}
+    if len(listed) != len(manifest["tensors"]):
+        report.problems.append("manifest lists a tensor twice")
     missing = [name for name in shapes if name not in listed]
     unexpected = [name for name in listed if name not in shapes]
     if missing:

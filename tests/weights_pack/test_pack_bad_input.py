@@ -5,8 +5,10 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +256,22 @@ def test_interrupt_mid_write_leaves_nothing_and_keeps_the_old_file(tiny_folder, 
         weights_pack.convert(tiny_folder, out, force=True)
     assert out.read_bytes() == b"previous zip"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zip"]
+
+
+def test_ctrl_c_during_a_real_conversion(small_folder, tmp_path):
+    """SIGINT to the CLI while it writes the GPT-2-small-shape zip: exit 130, no zip, no temp file."""
+    out = tmp_path / "small.zip"
+    process = subprocess.Popen([sys.executable, "-m", "weights_pack", "convert", str(small_folder), "-o", str(out)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and not list(tmp_path.glob(".small.zip.*.partial")):
+        time.sleep(0.02)
+    if process.poll() is not None:  # finished before any temp file was seen: nothing to interrupt
+        pytest.fail(f"conversion ended before it could be interrupted: {process.communicate()}")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (stdout, stderr)
+    assert "interrupted; nothing written" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_bad_input_exit_code_and_message(folder, tmp_path):

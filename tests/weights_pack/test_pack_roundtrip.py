@@ -11,8 +11,8 @@ import pytest
 
 import weights_pack
 from tests import model_factory
-from tests.weights_pack.checkpoints import (bin_folder, hf_logits, hf_model_from_zip, nanogpt_checkpoint,
-                                            write_meta_pkl, zero_biases)
+from tests.weights_pack.checkpoints import (CONV1D, bin_folder, hf_logits, hf_model_from_zip, nanogpt_checkpoint,
+                                            read_zip, write_meta_pkl, zero_biases)
 
 FP32_TOLERANCE = 1e-4  # max |logit difference| vs Hugging Face, float32 pack
 # float16 pack: each weight is rounded to 11 significant bits (relative error ≤ 2^-11 ≈ 4.9e-4). Measured
@@ -106,11 +106,15 @@ def test_nanogpt_char_model_with_meta_pkl(tmp_path):
 
 
 @needs_loader
-def test_hf_folder_with_char_tokenizer_like_the_adder(tmp_path):
-    """The built-in adder model ships as an HF folder + nanoGPT meta.pkl."""
+@pytest.mark.parametrize("char_file", ["meta.pkl", "chars.json"])
+def test_hf_folder_with_char_tokenizer_like_the_adder(char_file, tmp_path):
+    """The built-in adder model ships as an HF folder + nanoGPT meta.pkl; chars.json works the same."""
     folder = tmp_path / "adder"
     folder.mkdir()
     itos = write_meta_pkl(folder / "meta.pkl", "0123456789+=\n")
+    if char_file == "chars.json":
+        (folder / "meta.pkl").unlink()
+        (folder / "chars.json").write_text(json.dumps({"itos": itos}))
     hf = model_factory.random_gpt2(model_factory.gpt2_config(len(itos), n_layer=1, n_ctx=16), seed=8)
     hf.save_pretrained(folder)
     result = weights_pack.convert(folder, tmp_path / "adder.zip", name="adder")
@@ -142,6 +146,37 @@ def test_trim_vocab_keeps_the_first_rows(tiny_model, tiny_folder, tmp_path):
     ids = random_ids(300, 25, seed=10)
     ours = np.asarray(gpt2cells.load(result.path).logits(ids))  # [n_seq, 300]
     np.testing.assert_allclose(ours, hf_logits(tiny_model, ids)[:, :300], atol=FP32_TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_checkpoint_is_widened_exactly(dtype, tiny_model, bpe_dir, tmp_path):
+    """bfloat16 safetensors cannot be read by NumPy directly; the packer widens the bits itself."""
+    import copy
+
+    import torch
+
+    half = copy.deepcopy(tiny_model).to(getattr(torch, dtype))
+    src = model_factory.save_hf_folder(half, bpe_dir, tmp_path / f"tiny-{dtype}")
+    result = weights_pack.convert(src, tmp_path / "widened.zip")
+    _, tensors = read_zip(result.path)
+    for key, value in half.state_dict().items():
+        name = key.removeprefix("transformer.")
+        if name in tensors:
+            expected = value.float().numpy()
+            np.testing.assert_array_equal(tensors[name], expected.T if name.endswith(CONV1D) else expected)
+    assert weights_pack.info(result.path)["source"]["checkpoint_dtype"] == {"bfloat16": "BF16", "float16": "F16"}[dtype]
+
+
+def test_sharded_safetensors_folder(tiny_model, bpe_dir, tmp_path):
+    src = tmp_path / "sharded"
+    tiny_model.save_pretrained(src, max_shard_size="40KB")
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(bpe_dir / name, src / name)
+    assert (src / "model.safetensors.index.json").is_file() and len(list(src.glob("model-*.safetensors"))) > 1
+    result = weights_pack.convert(src, tmp_path / "sharded.zip")
+    ids = random_ids(tiny_model.config.vocab_size, 16, seed=12)
+    np.testing.assert_array_equal(hf_logits(hf_model_from_zip(result.path, tiny_model.config), ids),
+                                  hf_logits(tiny_model, ids))
 
 
 # ---------------------------------------------------------------- GPT-2 small shape (once)
