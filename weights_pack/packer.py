@@ -189,7 +189,9 @@ def with_progress(chunks, bar):
 def source_record(checkpoint: Checkpoint, tokenizer: TokenizerFiles, trim_vocab: bool) -> dict:
     from weights_pack import __version__
 
-    record = {"kind": checkpoint.kind, "path": checkpoint.path, "tokenizer": tokenizer.origin,
+    # names, not paths: a zip is meant to be shared, and the same checkpoint should pack to the same bytes
+    where = checkpoint.path if checkpoint.kind == "huggingface-hub" else Path(checkpoint.path).name
+    record = {"kind": checkpoint.kind, "path": where, "tokenizer": list(tokenizer.source_names),
               "checkpoint_dtype": checkpoint.tensors["wte.weight"].dtype, "packed_by": f"weights_pack {__version__}"}
     if trim_vocab and tokenizer.vocab_size != checkpoint.config["vocab_size"]:
         record["trimmed_vocab_from"] = checkpoint.config["vocab_size"]

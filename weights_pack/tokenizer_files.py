@@ -27,7 +27,8 @@ class TokenizerFiles:
     files: dict[str, str]  # manifest role -> zip entry name
     vocab_size: int
     eos_token: str | None
-    origin: str  # the file(s) it came from, for messages
+    origin: str  # the file(s) it came from, full paths, for messages
+    source_names: tuple[str, ...]  # the same files' bare names, for the manifest (no local paths in a shared zip)
 
     def manifest(self) -> dict:
         return {"kind": self.kind, "files": dict(self.files), "eos_token": self.eos_token}
@@ -77,6 +78,7 @@ def read_bpe(vocab_path: Path, merges_path: Path) -> TokenizerFiles:
         vocab_size=len(vocab),
         eos_token=EOS_TOKEN if EOS_TOKEN in vocab else None,
         origin=f"{vocab_path.name} + {merges_path.name} in {vocab_path.parent}",
+        source_names=(vocab_path.name, merges_path.name),
     )
 
 
@@ -112,6 +114,7 @@ def read_char_file(path: Path) -> TokenizerFiles:
         vocab_size=len(itos),
         eos_token=None,
         origin=str(path),
+        source_names=(path.name,),
     )
 
 

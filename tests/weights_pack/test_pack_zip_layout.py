@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -64,9 +65,12 @@ def test_manifest_follows_the_contract(packed, tiny_model):
             assert record["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_same_input_same_bytes(tiny_folder, packed, tmp_path):
-    again = weights_pack.convert(tiny_folder, tmp_path / "again.zip").path
+def test_same_input_same_bytes_wherever_it_lives(tiny_folder, packed, tmp_path):
+    """Fixed timestamps and no local paths in the manifest: a copy elsewhere packs to identical bytes."""
+    moved = shutil.copytree(tiny_folder, tmp_path / "elsewhere" / tiny_folder.name)
+    again = weights_pack.convert(moved, tmp_path / "again.zip").path
     assert again.read_bytes() == packed.read_bytes()
+    assert str(tiny_folder.parent).encode() not in packed.read_bytes()
 
 
 def test_verify_and_info_cli_on_a_good_zip(packed):
