@@ -181,6 +181,7 @@ class Notebook:
             self.cells = old
             self._graph_cache = None
             raise
+        self._former_dependents.clear()
         self._rewind(len(self.cells))
 
     def set_global(self, name: str, value) -> list[CellResult]:
@@ -277,7 +278,7 @@ class Notebook:
         try:
             cell.table = as_table(value, labels)
             cell.result.output = describe(value, labels)
-        except Exception as error:  # e.g. a Table with mismatched labels: say so, keep the page working
+        except Exception as error:  # a value that cannot be converted: say so, keep the page working
             cell.table = None
             cell.result.output = {"kind": "value", "type": type(value).__name__, "repr": f"<cannot show: {error}>"}
 
