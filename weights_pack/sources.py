@@ -6,6 +6,7 @@ up front from the file headers, so layout and shape errors surface before anythi
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import struct
 from dataclasses import dataclass
@@ -205,6 +206,7 @@ def torch_state(path: Path) -> dict[str, SourceTensor]:
 
 
 def torch_load(path: Path):
+    """torch.load with weights_only=True: a checkpoint is data, and unpickling must never run its code."""
     try:
         import torch
     except ImportError:
@@ -214,12 +216,25 @@ def torch_load(path: Path):
         return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:  # legacy (non-zip) torch.save files cannot be memory-mapped
         pass
+    except pickle.UnpicklingError as error:
+        raise PackError(unsafe_pickle_message(path, error)) from None
     except Exception as error:
-        raise PackError(f"cannot read {path} with torch.load(weights_only=True): {error}") from None
+        raise PackError(f"cannot read {path} with torch.load: {error}") from None
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise PackError(unsafe_pickle_message(path, error)) from None
     except Exception as error:
-        raise PackError(f"cannot read {path} with torch.load(weights_only=True): {error}") from None
+        raise PackError(f"cannot read {path} with torch.load: {error}") from None
+
+
+def unsafe_pickle_message(path: Path, error: Exception) -> str:
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    what = f" ({found.group(1)})" if found else ""
+    return (f"{path} holds pickled Python objects beyond tensors and plain data{what}; weights_pack loads "
+            "checkpoints with torch.load(weights_only=True) and will not run pickled code. If you trust the "
+            "file, re-save just the weights: c = torch.load(path, weights_only=False); "
+            "torch.save({'model': c['model'], 'model_args': c['model_args']}, 'clean.pt')")
 
 
 def tensors_from_torch(state: dict, path: Path) -> dict[str, SourceTensor]:

@@ -109,6 +109,16 @@ def test_bare_state_dict_pt_is_not_a_nanogpt_checkpoint(tiny_model, tmp_path):
     refused(tmp_path / "weights.pt", tmp_path / "out.zip", "unknown checkpoint layout", "not a nanoGPT checkpoint")
 
 
+def test_checkpoint_with_pickled_objects_is_not_unpickled(tiny_model, bpe_dir, tmp_path):
+    import torch
+
+    ckpt = nanogpt_checkpoint(tiny_model, tmp_path / "out")
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["best_val_loss"] = np.float64(1.47)  # a NumPy scalar: needs a pickled global
+    torch.save(checkpoint, ckpt)
+    refused(ckpt, tmp_path / "out.zip", "pickled Python objects", "numpy", "weights_only=True", tokenizer=bpe_dir)
+
+
 def test_other_model_type(folder, tmp_path):
     refused(edit_config(folder, model_type="gpt_neo"), tmp_path / "out.zip", "model_type 'gpt_neo'")
 
