@@ -45,9 +45,8 @@ from .notebook_output import Table, as_table, describe, table_window, table_wind
 
 __all__ = ["Notebook", "Cell", "CellResult", "Table"]
 
-STATUSES = ("idle", "ok", "error", "stale")
 _UNBOUND = object()  # marks a name a cell deleted (or left unbound) in a cell's exports
-_NO_PROVIDER = object()
+_NO_PROVIDER = object()  # a name no cell above defines and no global provides
 
 
 @dataclass(eq=False)

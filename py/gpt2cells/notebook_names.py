@@ -27,9 +27,6 @@ from dataclasses import dataclass, field
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 
-_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_COMPREHENSION_NODES = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
-
 
 @dataclass(frozen=True)
 class CellNames:
