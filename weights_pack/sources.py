@@ -104,10 +104,13 @@ def hf_config(config_path: Path) -> dict:
     if raw.get("model_type") != "gpt2":
         raise PackError(f"unknown checkpoint layout: {config_path} has model_type {raw.get('model_type')!r}; "
                         "only GPT-2 ('gpt2') models can be packed")
+    epsilon = raw.get("layer_norm_epsilon", DEFAULT_LAYER_NORM_EPSILON)
+    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 1:
+        raise PackError(f"{config_path}: layer_norm_epsilon must be a small positive number, got {epsilon!r}")
     config = {
         "n_layer": raw.get("n_layer"), "n_head": raw.get("n_head"), "n_embd": raw.get("n_embd"),
         "n_ctx": raw.get("n_positions", raw.get("n_ctx")), "vocab_size": raw.get("vocab_size"),
-        "layer_norm_epsilon": float(raw.get("layer_norm_epsilon", DEFAULT_LAYER_NORM_EPSILON)),
+        "layer_norm_epsilon": float(epsilon),
     }
     checked_config(config, config_path)
     unsupported = {
