@@ -25,7 +25,7 @@ for (const name of ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py
 py.FS.writeFile("/home/pyodide/lib/py.py", fs.readFileSync(path.join(sitePackages, "py.py")));
 py.FS.mkdirTree("/home/pyodide/py/gpt2cells");
 py.FS.writeFile("/home/pyodide/py/gpt2cells/__init__.py", "");  // only the notebook modules, not the engine
-for (const name of fs.readdirSync(path.join(root, "py/gpt2cells")).filter((f) => /^notebook.*\.py$/.test(f))) {
+for (const name of ["notebook.py", "notebook_names.py", "notebook_output.py", "notebook_format.py"]) {
   py.FS.writeFile(`/home/pyodide/py/gpt2cells/${name}`, fs.readFileSync(path.join(root, "py/gpt2cells", name)));
 }
 copyTree(path.join(root, "tests/notebook"), "/home/pyodide/tests/notebook");
