@@ -34,7 +34,8 @@ def pos_embed(wpe, start, n_seq):
 
 def normalize(x, eps):
     # each row to mean 0, variance 1 (biased variance, eps inside the root, as GPT-2 does)
-    return (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + eps)  # [n_seq, n_embd]
+    centered = x - x.mean(axis=-1, keepdims=True)  # [n_seq, n_embd]
+    return centered / np.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)  # [n_seq, n_embd]
 
 
 def scale_shift(x, gain, bias):
@@ -55,7 +56,8 @@ def linear(x, w, b):
 # ---- attention -------------------------------------------------------------------------------------------
 
 def split_qkv(qkv):
-    return np.split(qkv, 3, axis=-1)  # 3 x [n_seq, n_embd]
+    n_embd = qkv.shape[-1] // 3
+    return qkv[:, :n_embd], qkv[:, n_embd:2 * n_embd], qkv[:, 2 * n_embd:]  # 3 x [n_seq, n_embd]
 
 
 def split_heads(x, n_head):
@@ -73,7 +75,7 @@ def scale_scores(scores, d_head):
 
 def causal_mask(n_q, n_k):
     # the n_q queries are the last n_q of the n_k positions; True marks keys in a query's future
-    return np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)  # [n_q, n_k]
+    return np.arange(n_k) > np.arange(n_k - n_q, n_k)[:, None]  # [n_q, n_k]
 
 
 def apply_mask(scores, mask):
@@ -97,7 +99,7 @@ def merge_heads(z):
 
 def gelu(x):
     # GPT-2's tanh approximation of GELU
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))  # [n_seq, 4*n_embd]
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))  # [n_seq, 4*n_embd]
 
 
 # ---- output ----------------------------------------------------------------------------------------------
