@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -104,26 +105,63 @@ def test_verify_rejects_one_flipped_byte_in_a_tensor(packed, tmp_path):
     assert "INVALID" in result.stdout and "h.1.mlp.c_fc.weight" in result.stdout and "sha256" in result.stdout
 
 
-def rewrite(path: Path, out: Path, compression=zipfile.ZIP_STORED, change=None) -> Path:
-    """Copy every entry into a zip written by plain zipfile (no alignment), optionally editing entries."""
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w", compression) as target:
-        target.writestr("padding-to-misalign.txt", b"x")
+def rewrite(path: Path, out: Path, compression=zipfile.ZIP_STORED, change=None, align=True) -> Path:
+    """Copy every entry with plain zipfile, optionally editing entries. align=True pads the local headers
+    itself (an independent implementation of the format's alignment); align=False makes a zip as any
+    tool would, with an extra entry first so tensor data is surely misaligned."""
+    with zipfile.ZipFile(path) as source, open(out, "wb") as raw, zipfile.ZipFile(raw, "w", compression) as target:
+        if not align:
+            target.writestr("padding-to-misalign.txt", b"x")
         for info in source.infolist():
-            data = source.read(info.filename)
-            if change:
-                data = change(info.filename, data)
-            if data is not None:
-                target.writestr(info.filename, data)
+            data = change(info.filename, source.read(info.filename)) if change else source.read(info.filename)
+            if data is None:
+                continue
+            copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            copy.compress_type = compression
+            pad = -(raw.tell() + 30 + len(info.filename)) % TENSOR_ALIGNMENT
+            if align and pad:
+                pad += TENSOR_ALIGNMENT if pad < 4 else 0
+                copy.extra = struct.pack("<HH", 0xCAFE, pad - 4) + bytes(pad - 4)
+            target.writestr(copy, data)
     return out
+
+
+def test_independent_aligned_rewrite_is_valid(packed, tmp_path):
+    """The check of the checks: the test's own aligned copy passes verify, so the cases below fail for
+    the one reason each introduces."""
+    report = weights_pack.verify(rewrite(packed, tmp_path / "copy.zip"))
+    assert report.ok, report.all_problems()
+
+
+def test_verify_reports_non_finite_values(packed, tmp_path):
+    """A NaN with a matching sha256 (the zip is intact, the weights are not) is still invalid."""
+    def poison(name, data):
+        if name == "tensors/ln_f.weight.bin":
+            data = struct.pack("<f", float("nan")) + data[4:]
+            poisoned["sha256"] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def fix_digest(name, data):
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        next(t for t in manifest["tensors"] if t["name"] == "ln_f.weight")["sha256"] = poisoned["sha256"]
+        return json.dumps(manifest).encode()
+
+    poisoned = {}
+    step = rewrite(packed, tmp_path / "nan-step.zip", change=poison)
+    problems = weights_pack.verify(rewrite(step, tmp_path / "nan.zip", change=fix_digest)).all_problems()
+    assert problems == ["tensor 'ln_f.weight': 1 NaN/Inf value(s)"]
 
 
 def test_verify_rejects_deflated_entries(packed, tmp_path):
     problems = weights_pack.verify(rewrite(packed, tmp_path / "deflated.zip", zipfile.ZIP_DEFLATED)).all_problems()
     assert any("is compressed (method 8)" in p and "STORED" in p for p in problems)
+    assert any("tensor 'wte.weight': local header says compression method 8" in p for p in problems)
 
 
 def test_verify_rejects_misaligned_tensor_data(packed, tmp_path):
-    problems = weights_pack.verify(rewrite(packed, tmp_path / "misaligned.zip")).all_problems()
+    problems = weights_pack.verify(rewrite(packed, tmp_path / "misaligned.zip", align=False)).all_problems()
     assert problems and all(f"not a multiple of {TENSOR_ALIGNMENT}" in p for p in problems)
 
 
@@ -150,13 +188,20 @@ def test_verify_names_what_is_wrong_in_the_manifest(packed, tmp_path):
     def vocab(manifest):
         manifest["config"]["vocab_size"] += 1
 
-    cases = {newer: "newer weights_pack", reshaped: "tensor 'h.0.attn.c_attn.weight': shape [32, 96] does not match "
-             "the config: expected [96, 32]", missing: "lacks 1 tensor(s) the config needs: ln_f.bias",
-             vocab: "vocab size mismatch"}
-    for edit, message in cases.items():
+    cases = {
+        newer: ["format_version 2 is not supported (this verifier reads 1; the zip is from a newer weights_pack)"],
+        reshaped: ["tensor 'h.0.attn.c_attn.weight': shape [32, 96] does not match the config: expected [96, 32]"],
+        missing: ["manifest lacks 1 tensor(s) the config needs: ln_f.bias",
+                  "tensor entries not in the manifest: tensors/ln_f.bias.bin"],
+        vocab: ["vocab size mismatch: the tokenizer has 400 tokens but config vocab_size (the rows of "
+                "wte.weight) is 401",
+                "tensor 'wte.weight': shape [400, 32] does not match the config: expected [401, 32]"],
+    }
+    assert FORMAT_VERSION == 1
+    for edit, expected in cases.items():
         problems = weights_pack.verify(rewrite(packed, tmp_path / f"{edit.__name__}.zip",
                                                change=edit_manifest(edit))).all_problems()
-        assert any(message in p for p in problems), (edit.__name__, problems)
+        assert problems == expected, (edit.__name__, problems)
 
 
 def test_verify_rejects_a_zip_without_manifest_and_a_non_zip(packed, tmp_path):
