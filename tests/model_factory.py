@@ -81,10 +81,10 @@ def random_gpt2(config, seed: int = 0, init_std: float | None = None):
     return model.eval()
 
 
-def save_hf_folder(model, tokenizer_dir: Path, out_dir: Path, safe_serialization: bool = True) -> Path:
+def save_hf_folder(model, tokenizer_dir: Path, out_dir: Path) -> Path:
     """A Hugging Face model folder as `save_pretrained` writes it, plus the tokenizer files."""
     out_dir = Path(out_dir)
-    model.save_pretrained(out_dir, safe_serialization=safe_serialization)
+    model.save_pretrained(out_dir)  # model.safetensors (transformers 5 writes no pytorch_model.bin)
     for name in ("vocab.json", "merges.txt"):
         (out_dir / name).write_bytes((Path(tokenizer_dir) / name).read_bytes())
     return out_dir
