@@ -91,5 +91,9 @@ def profile_steps(gpt2cells, engine, prompt_ids, new_tokens):
     wall = {"prompt": prompt_s, "generate": generate_s}
     rows = [{"phase": p, "step": n, "shapes": s, "calls": c, "total_ms": t * 1e3, "share": t / wall[p]}
             for (p, n, s), (c, t) in totals.items()]
+    for p, seconds in wall.items():  # what no step accounts for: Python glue between the steps
+        glue = seconds - sum(t for (q, _, _), (_, t) in totals.items() if q == p)
+        rows.append({"phase": p, "step": "(between steps)", "shapes": "", "calls": 1, "total_ms": glue * 1e3,
+                     "share": glue / seconds})
     return {"prompt_ms": prompt_s * 1e3, "generate_ms": generate_s * 1e3,
             "steps": sorted(rows, key=lambda r: -r["total_ms"])}

@@ -8,13 +8,14 @@ half-written file that a later run would trust.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "bench"
+CACHE = Path(os.environ.get("GPT2CELLS_BENCH_CACHE", ROOT / ".cache" / "bench"))
 CACHE_VERSION = "v1"  # bump when the recipe below changes, so stale caches are not reused
 PROMPT_TOKENS = 10
 NEW_TOKENS = 64
