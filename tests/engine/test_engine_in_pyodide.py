@@ -1,0 +1,76 @@
+"""The engine inside Pyodide (Python 3.14, NumPy 2.x) under Node, the page's runtime, vs Hugging Face."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.engine.test_engine_tokenizer import SAMPLES
+from tests.model_factory import hf_tokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+PYODIDE = ROOT / "dist" / "pyodide"
+
+SCRIPT = '''
+import json, sys, zipfile
+import numpy as np
+import gpt2cells
+
+work = WORK_DIR  # set by pyodide_engine.mjs
+inputs = json.load(open(f"{work}/inputs.json"))
+from_path = gpt2cells.load(f"{work}/tiny.zip")
+data = open(f"{work}/tiny.zip", "rb").read()
+with zipfile.ZipFile(f"{work}/tiny.zip") as z:  # the page's way: manifest, raw tensor buffers, tokenizer files
+    manifest = json.loads(z.read("manifest.json"))
+    files = {n: z.read(n) for n in z.namelist() if n.startswith("tokenizer/")}
+    tensors = {t["name"]: memoryview(z.read(t["entry"])) for t in manifest["tensors"]}
+from_mapping = gpt2cells.load({"manifest": manifest, "tensors": tensors, "files": files})
+from_bytes = gpt2cells.load(memoryview(data))
+ids = inputs["ids"]
+logits = from_path.logits(ids)
+trace = from_mapping.run(ids)
+np.save(f"{work}/logits.npy", logits)
+json.dump({
+    "python": sys.version.split()[0], "numpy": np.__version__,
+    "same_logits": [bool(np.array_equal(m.logits(ids), logits)) for m in (from_mapping, from_bytes)],
+    "trace_dtypes": sorted({str(v.dtype) for v in trace.values()}),
+    "trace_logits_equal": bool(np.array_equal(trace["logits"], logits)),
+    "greedy": from_path.generate(ids[:5], 20),
+    "sampled": [from_path.generate(ids[:5], 10, temperature=1.0, top_k=20, seed=s) for s in (1, 1, 2)],
+    "encoded": [from_path.encode(s) for s in inputs["texts"]],
+    "round_trip": all(from_path.decode(from_path.encode(s)) == s for s in inputs["texts"]),
+}, open(f"{work}/outputs.json", "w"))
+'''
+
+
+def test_engine_in_pyodide_matches_hf(tiny_zip, tiny_hf, bpe_dir, tmp_path):
+    node = shutil.which("node")
+    if node is None or not (any(PYODIDE.glob("numpy-*.whl")) and any(PYODIDE.glob("regex-*.whl"))):
+        pytest.skip("needs node and dist/pyodide with the numpy and regex wheels (python build.py)")
+    shutil.copy(tiny_zip, tmp_path / "tiny.zip")
+    ids = np.random.default_rng(21).integers(0, tiny_hf.config.vocab_size, tiny_hf.config.n_positions).tolist()
+    texts = SAMPLES + ["Hello, world! Don't panic: 42 日本語 🙂"]
+    (tmp_path / "inputs.json").write_text(json.dumps({"ids": ids, "texts": texts}))
+    (tmp_path / "script.py").write_text(SCRIPT)
+    run = subprocess.run([node, str(Path(__file__).with_name("pyodide_engine.mjs")), str(PYODIDE), str(ROOT / "py"),
+                          str(tmp_path), str(tmp_path / "script.py")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = json.loads((tmp_path / "outputs.json").read_text())
+    print(out["python"], out["numpy"], file=sys.stderr)
+    assert out["python"].startswith("3.14") and out["numpy"].startswith("2.")
+    with torch.no_grad():
+        expected = tiny_hf(torch.tensor([ids])).logits[0].numpy()
+        greedy = tiny_hf.generate(torch.tensor([ids[:5]]), max_new_tokens=20, do_sample=False,
+                                  eos_token_id=None, pad_token_id=0)[0, 5:].tolist()
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-4, rtol=0)
+    assert out["same_logits"] == [True, True] and out["trace_logits_equal"] and out["trace_dtypes"] == ["float32"]
+    assert out["greedy"] == greedy
+    assert out["sampled"][0] == out["sampled"][1] != out["sampled"][2]
+    hf = hf_tokenizer(bpe_dir)
+    assert out["encoded"] == [hf.encode(s) for s in texts] and out["round_trip"]
