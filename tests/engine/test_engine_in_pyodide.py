@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+import build
 from tests.engine.test_engine_tokenizer import SAMPLES
 from tests.model_factory import hf_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
-PYODIDE = ROOT / "dist" / "pyodide"
 
 SCRIPT = '''
 import json, sys, zipfile
@@ -51,15 +51,20 @@ json.dump({
 
 def test_engine_in_pyodide_matches_hf(tiny_zip, tiny_hf, bpe_dir, tmp_path):
     node = shutil.which("node")
-    if node is None or not (any(PYODIDE.glob("numpy-*.whl")) and any(PYODIDE.glob("regex-*.whl"))):
-        pytest.skip("needs node and dist/pyodide with the numpy and regex wheels (python build.py)")
+    if node is None:
+        pytest.skip("needs node")
+    # the page's runtime, as build.py assembles it: Pyodide core from npm, verified numpy + regex wheels
+    lock = build.ensure_pyodide_npm()
+    build.resolve_wheels(lock, build.DEFAULT_CACHE)
+    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"]) for name in build.WHEEL_PACKAGES]
     shutil.copy(tiny_zip, tmp_path / "tiny.zip")
     ids = np.random.default_rng(21).integers(0, tiny_hf.config.vocab_size, tiny_hf.config.n_positions).tolist()
     texts = SAMPLES + ["Hello, world! Don't panic: 42 日本語 🙂"]
     (tmp_path / "inputs.json").write_text(json.dumps({"ids": ids, "texts": texts}))
     (tmp_path / "script.py").write_text(SCRIPT)
-    run = subprocess.run([node, str(Path(__file__).with_name("pyodide_engine.mjs")), str(PYODIDE), str(ROOT / "py"),
-                          str(tmp_path), str(tmp_path / "script.py")], capture_output=True, text=True, timeout=600)
+    run = subprocess.run([node, str(Path(__file__).with_name("pyodide_engine.mjs")), str(build.PYODIDE_NPM_DIR),
+                          str(ROOT / "py"), str(tmp_path), str(tmp_path / "script.py"), *wheels],
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads((tmp_path / "outputs.json").read_text())
     print(out["python"], out["numpy"], file=sys.stderr)
