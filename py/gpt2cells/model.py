@@ -5,7 +5,10 @@ import numpy as np
 
 from . import steps
 from .config import Config
-from .errors import EmptyPromptError, MissingTensorError, PromptTooLongError, SamplingError, TensorShapeError, TokenIdError, UnexpectedTensorError
+from .errors import (
+    EmptyPromptError, MissingTensorError, PromptTooLongError, SamplingError, TensorShapeError, TokenIdError,
+    UnexpectedTensorError, WeightsError,
+)
 from .kv_cache import KVCache
 from .weights_format import expected_shapes
 
@@ -40,7 +43,7 @@ class Model:
             if not isinstance(p, np.ndarray) or p.dtype != np.float32:
                 raise TensorShapeError(f"tensor {name!r}: expected a float32 numpy array, got {getattr(p, 'dtype', type(p).__name__)}")
         if tokenizer is not None and len(tokenizer) > config.vocab_size:
-            raise TokenIdError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}")
+            raise WeightsError(f"the tokenizer has {len(tokenizer)} token ids but the model's vocab_size is {config.vocab_size}")
         self.config = config
         self.params = params
         self.tokenizer = tokenizer
@@ -77,12 +80,18 @@ class Model:
         """Next-token logits at every position: float32 [len(ids), vocab_size]."""
         return steps.forward(self.check_ids(ids), self.params, self.config)
 
-    def run(self, ids) -> dict[str, np.ndarray]:
-        """Every intermediate of one forward pass, by name (docs/naming.md), in computation order."""
+    def run(self, ids, names=None) -> dict[str, np.ndarray]:
+        """Every intermediate of one forward pass, by name (docs/naming.md), in computation order.
+
+        names: keep only these (the attention arrays are [n_head, n_seq, n_seq] per block: at n_ctx they
+        add up to gigabytes).
+        """
         trace: dict[str, np.ndarray] = {}
+        wanted = None if names is None else set(names)
 
         def record(name, value):
-            trace[name] = value
+            if wanted is None or name in wanted:
+                trace[name] = value
             return value
 
         steps.forward(self.check_ids(ids), self.params, self.config, record=record)

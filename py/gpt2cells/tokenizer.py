@@ -74,7 +74,8 @@ class BPETokenizer:
         return cls(vocab, merges, special_tokens)
 
     def __len__(self) -> int:
-        return len(self.vocab)
+        """The size of the id space (largest id + 1), which the model's vocab_size must cover."""
+        return max(self.id_to_token) + 1
 
     def pretokenize(self, text: str) -> list[str]:
         """Text → pieces: special tokens whole, everything else split by GPT2_SPLIT_PATTERN."""

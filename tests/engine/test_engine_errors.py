@@ -171,7 +171,7 @@ def test_tokenizer_larger_than_vocab(parts):
     man, tensors, files = parts
     small = edited(man, config=man["config"] | {"vocab_size": 300})
     small["tensors"] = [t | {"shape": [300, 32], "nbytes": 300 * 32 * 4} if t["name"] == "wte.weight" else t for t in small["tensors"]]
-    with pytest.raises(gpt2cells.TokenIdError, match="tokenizer has 400 tokens but the model's vocab_size is 300"):
+    with pytest.raises(gpt2cells.WeightsError, match="tokenizer has 400 token ids but the model's vocab_size is 300"):
         load_mapping(small, tensors | {"wte.weight": tensors["wte.weight"][:300]}, files)
 
 

@@ -85,6 +85,14 @@ def test_trace_names_and_shapes_are_the_documented_ones(tiny):
     assert {k: v.shape for k, v in trace.items()} == documented
 
 
+def test_run_keeps_only_the_names_asked_for(tiny):
+    ids = random_ids(8, tiny.config.vocab_size, seed=6)
+    full = tiny.run(ids)
+    some = tiny.run(ids, names=["blocks.2.attn.pattern", "logits"])
+    assert list(some) == ["blocks.2.attn.pattern", "logits"]
+    assert all(np.array_equal(some[k], full[k]) for k in some)
+
+
 def test_trace_intermediates_are_the_steps(tiny):
     # the trace is not just consistent with HF at the ends: each name is the step applied to the previous
     ids = random_ids(6, tiny.config.vocab_size, seed=5)
