@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pickle
 import random
 import sys
@@ -159,8 +160,6 @@ def masked_loss(model, inputs, labels):
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     """Linear warmup, then cosine decay to a tenth of the peak."""
-    import math
-
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
