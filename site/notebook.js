@@ -99,7 +99,10 @@ export class Notebook {
     const check = () => {
       const status = this.modelStatus?.();
       const state = status?.dataset.state;
-      if (state === "ready" && !this.open && !this.opening) this.openForModel();
+      if (state === "ready" && !this.open) {
+        if (this.opening) this.recheck = true; // a model may have arrived while we were asking
+        else this.openForModel();
+      }
       else if (state !== "ready" && this.open && !this.busy) this.close("The notebook appears when a model is loaded into Python.");
       if (status && status !== this.observed) {
         this.observer?.disconnect();
@@ -126,6 +129,10 @@ export class Notebook {
       const { value: opened } = await this.runtime.call(`${SESSION}.open`, [saved.sources || {}]);
       this.build(opened);
       this.open = true;
+      this.root.dataset.open = "true";
+      this.openCount = (this.openCount || 0) + 1;
+      this.root.dataset.opened = String(this.openCount);
+      this.updateButtons();
       const edited = Object.keys(saved.sources || {}).length > 0;
       if (autoRun && !this.suppressAutoRun && !edited) this.runAll();
       else this.setRunState("", this.suppressAutoRun ? "Python was restarted; your code is kept. Press Run all." : "Your edited code is restored. Press Run all.");
@@ -134,6 +141,10 @@ export class Notebook {
       if (error.pythonType !== "RuntimeRestarted") this.showMessage(`The notebook could not open: ${error.message}`, error.traceback);
     } finally {
       this.opening = false;
+      if (this.recheck) {
+        this.recheck = false;
+        if (!this.open) setTimeout(() => this.checkModel(), 0);
+      }
     }
   }
 
@@ -148,6 +159,7 @@ export class Notebook {
       }
     }
     this.open = false;
+    this.root.dataset.open = "false";
     this.setRunState("", "Python restarted: reloading the model from storage…");
     this.updateButtons();
     setTimeout(() => this.checkModel(), 0);
@@ -155,6 +167,7 @@ export class Notebook {
 
   close(message) {
     this.open = false;
+    this.root.dataset.open = "false";
     this.showMessage(message);
   }
 
@@ -266,11 +279,11 @@ export class Notebook {
     this.runState = el("span", { class: "nb-run-state", testid: "run-state", role: "status", "aria-live": "polite" });
     this.prediction = el("div", { class: "nb-prediction", testid: "prediction", "aria-live": "polite" });
     this.toolbar = el("div", { class: "nb-toolbar", role: "toolbar", "aria-label": "Notebook" },
-      el("label", { for: "nb-prompt-input", text: "Prompt" }), this.promptInput,
-      this.runAllButton, this.stopButton,
-      el("span", { class: "nb-spacer" }),
-      this.exportPy, this.exportIpynb, this.importButton, this.importInput,
-      this.runState, this.prediction);
+      el("div", { class: "nb-toolbar-row" },
+        el("label", { for: "nb-prompt-input", text: "Prompt" }), this.promptInput, this.runAllButton, this.stopButton),
+      el("div", { class: "nb-toolbar-row" },
+        this.prediction, this.runState, el("span", { class: "nb-spacer" }),
+        this.exportPy, this.exportIpynb, this.importButton, this.importInput));
     this.promptInput.id = "nb-prompt-input";
     return this.toolbar;
   }
@@ -289,9 +302,9 @@ export class Notebook {
     const box = el("div", { class: "nb-group", testid: `group-${group.id}`, role: "group", "aria-label": group.title },
       el("div", { class: "nb-group-head" },
         el("h3", { text: group.title }),
-        el("p", { text: group.doc }),
-        el("label", {}, "Show ", layerSelect),
-        el("label", {}, "attention ", headSelect)));
+        el("label", {}, "show ", layerSelect),
+        el("label", {}, "attention ", headSelect),
+        el("p", { text: group.doc })));
     box.dataset.group = group.id;
     return box;
   }
@@ -322,6 +335,7 @@ export class Notebook {
       onRunAndMove: () => { this.runCell(state.id); this.focusNext(state.id); },
       onChange: (text) => this.onEdit(view, text),
     });
+    editorHost.editor = view.editor; // for tests and the console: the cell's code without reaching into CodeMirror
     node.addEventListener("focusin", () => node.classList.add("focused"));
     node.addEventListener("focusout", () => node.classList.remove("focused"));
     runButton.addEventListener("click", () => this.runCell(state.id));
@@ -358,6 +372,7 @@ export class Notebook {
 
   applyState(view, state) {
     view.state = state;
+    view.node.dataset.runs = String(state.runs ?? 0);
     view.ran = state.source;
     this.setStatus(view, state.status, state);
     view.edited.hidden = view.editor.getValue() === state.default_source;
@@ -411,7 +426,7 @@ export class Notebook {
       case "array": return this.renderArray(view, output, path);
       case "table": {
         const box = el("div", { class: "nb-table", testid: "table" });
-        box.append(renderTable(output));
+        box.append(renderTable(output, { caption: output.title || undefined }));
         return box;
       }
       case "tabs": return this.renderTabs(view, output, path);
@@ -606,7 +621,19 @@ export class Notebook {
 
   run(mode, id) {
     this.saveNow();
-    const job = this.chain.then(() => this.execute(mode, id));
+    return this.enqueue(() => this.execute(mode, id));
+  }
+
+  /** Jobs run one after another (Python is single-threaded); data-busy covers queued ones too. */
+  enqueue(task) {
+    this.pendingJobs = (this.pendingJobs || 0) + 1;
+    this.root.dataset.busy = "true";
+    const job = this.chain.then(task).finally(() => {
+      this.pendingJobs -= 1;
+      this.completedRuns = (this.completedRuns || 0) + 1;
+      this.root.dataset.completedRuns = String(this.completedRuns);
+      this.root.dataset.busy = String(this.pendingJobs > 0);
+    });
     this.chain = job.catch(() => {});
     return job;
   }
@@ -684,9 +711,7 @@ export class Notebook {
     const token = { stopped: false };
     this.generating = token;
     this.updateButtons();
-    const job = this.chain.then(() => this.runGeneration(token));
-    this.chain = job.catch(() => {});
-    return job;
+    return this.enqueue(() => this.runGeneration(token));
   }
 
   async runGeneration(token) {

@@ -20,6 +20,10 @@ class CellSpec:
     source: str
     group: str | None = None  # "block": runs once per layer
 
+    def __post_init__(self):
+        # the editor shows the code as is: no empty line after the last one
+        object.__setattr__(self, "source", self.source.rstrip("\n"))
+
 
 @dataclass(frozen=True)
 class GroupSpec:

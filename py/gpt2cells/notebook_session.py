@@ -117,6 +117,7 @@ class Cell:
     run: CellRun | None = None
     values: list = field(default_factory=list)  # one per pass: one for a plain cell, n_layer for a block cell
     output: dict | None = None
+    runs: int = 0  # how many times the cell's code has run (the page shows it; tests check recalculation)
 
     @property
     def id(self) -> str:
@@ -306,6 +307,8 @@ class Session:
             report({"event": "start", "cells": [c.id for c in unit.cells], "label": label})
             for cell in unit.cells:
                 self.protect_mutated(cell, namespace)
+                if loop_value in (None, 0):
+                    cell.runs += 1
                 run = execute(cell.source, cell.id, namespace)
                 cell.run.duration_ms += run.duration_ms
                 if run.stdout:
@@ -461,6 +464,7 @@ class Session:
             "stdout": run.stdout,
             "error": run.error,
             "output": cell.output if cell.status in ("ok", "stale") else None,
+            "runs": cell.runs,
         }
 
     def states(self) -> list[dict]:
