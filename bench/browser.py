@@ -204,9 +204,9 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         ready = wait_for_state(page, "model-status", "ready", name)
         status_log = page.evaluate("window.__benchStatusLog")
         loading = [e["t"] for e in status_log if e["state"] == "loading" and name in e["text"]]
-        stored_s = (loading[0] - start) / 1e3 if loading else None
+        stored_s = (loading[0] - start) / 1e3 if loading else "n/a (no loading state seen after the import)"
         memory = run_python(page, WASM_MEMORY)
-        log(f"page: import {(ready - start) / 1e3:.2f} s (stored after {stored_s} s), wasm {memory / 2**20:.0f} MiB")
+        log(f"page: import stored after {stored_s} s, ready {(ready - start) / 1e3:.2f} s, wasm {memory / 2**20:.0f} MiB")
         return {"s": (ready - start) / 1e3, "stored_s": stored_s, "wasm_memory_bytes": memory}
 
     def reload_to_ready():
@@ -227,9 +227,15 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         times = [click_and_time(page, "run-all", "run-state", ["ok", "failed"]) for _ in range(max(1, repeats // 2))]
         best = sorted(times, key=lambda t: t["ms"])[len(times) // 2]
         predicted = page.get_attribute('[data-testid="prediction"]', "data-token-id")
+        # each cell's own Python time, as the page shows it ("ran in 12 ms" / "1.20 s")
+        cells = page.evaluate("""() => [...document.querySelectorAll('section.nb-cell')].map((node) => {
+            const title = node.querySelector('[data-testid="cell-status"]')?.title || "";
+            const match = /ran in (<?)([\\d.]+) (ms|s)/.exec(title);
+            return {cell: node.dataset.testid, ms: match ? Number(match[2]) * (match[3] === "s" ? 1000 : 1) : null};
+        })""")
         log(f"page: run-all {best['ms']:.0f} ms ({best['text']}), prediction id {predicted}")
         return {"s": best["ms"] / 1e3, "state": best["state"], "text": best["text"],
-                "prediction_equals_hf": predicted is not None and int(predicted) == hf_tokens[0]}
+                "prediction_equals_hf": predicted is not None and int(predicted) == hf_tokens[0], "cells": cells}
 
     def decode_ui():
         require(page, '[data-testid="generate"]', "generate button")
