@@ -129,9 +129,10 @@ def top_k_filter(logits, k):
 def top_p_filter(probs, p):
     # keep the most likely tokens until their mass reaches p (always at least one)
     order = np.argsort(-probs, kind="stable")  # [n_vocab] most likely first
-    mass_before = np.cumsum(probs[order]) - probs[order]  # [n_vocab]
+    mass_before = np.cumsum(probs[order]) - probs[order]  # [n_vocab] in that order
+    nucleus = order[mass_before < p]  # [n_kept]
     kept = np.zeros_like(probs)  # [n_vocab]
-    kept[order[mass_before < p]] = probs[order[mass_before < p]]
+    kept[nucleus] = probs[nucleus]
     return kept / kept.sum()  # [n_vocab]
 
 
@@ -142,7 +143,10 @@ def sample(probs, rng):
 
 
 def choose_next_token(logits, temperature=0.0, top_k=None, top_p=None, rng=None):
-    """logits [n_vocab] → one id: argmax at temperature 0, else a sample after top-k then top-p."""
+    """logits [n_vocab] → one id: argmax at temperature 0, else a sample after top-k then top-p.
+
+    rng: a np.random.Generator (seed it to reproduce a sample); None draws fresh entropy.
+    """
     if temperature == 0:
         return greedy(logits)
     logits = apply_temperature(logits, temperature)  # [n_vocab]
@@ -151,7 +155,7 @@ def choose_next_token(logits, temperature=0.0, top_k=None, top_p=None, rng=None)
     probs = softmax(logits)  # [n_vocab]
     if top_p is not None:
         probs = top_p_filter(probs, top_p)  # [n_vocab]
-    return sample(probs, rng)
+    return sample(probs, rng if rng is not None else np.random.default_rng())
 
 
 # ---- composition: one block, the whole model -------------------------------------------------------------
