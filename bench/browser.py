@@ -166,11 +166,35 @@ def wait_notebook_idle(page):
         }""", polling=50)
 
 
+# Runs before the page's own scripts on every navigation: remembers when each boot stage
+# (#runtime-stages li[data-stage]) turned active and done, to split the cold start by stage.
+STAGE_RECORDER = """
+window.__benchStages = [];
+new MutationObserver((records) => {
+    for (const record of records) {
+        const stage = record.target.dataset?.stage;
+        if (stage) window.__benchStages.push({stage, state: record.target.dataset.state, t: performance.now()});
+    }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-state"]});
+"""
+
+
+def stage_seconds(page) -> dict:
+    """{stage: seconds from turning active to done} for the boot stages seen since this navigation."""
+    events = page.evaluate("window.__benchStages || []")
+    first = {}
+    for event in events:
+        first.setdefault((event["stage"], event["state"]), event["t"])
+    return {stage: round((first[(stage, "done")] - first[(stage, "active")]) / 1e3, 3)
+            for stage, state in first if state == "active" and (stage, "done") in first}
+
+
 def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens: list[int]) -> dict:
     """Every figure of the page, in one fresh profile; each phase records a value or an n/a reason."""
     result: dict = {"weight_bytes": model.weight_bytes}
     name = read_manifest(model.zip_path)["name"]
     context, page = new_page(browser)
+    context.add_init_script(STAGE_RECORDER)
 
     def phase(key, action):
         try:
@@ -186,8 +210,9 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
     def cold_start():
         page.goto(site_url)
         seconds = wait_for_state(page, "runtime-status", "ready") / 1e3
-        log(f"page: cold start to runtime ready {seconds:.2f} s")
-        return {"s": seconds}
+        stages = stage_seconds(page)
+        log(f"page: cold start to runtime ready {seconds:.2f} s (stages {stages})")
+        return {"s": seconds, "stages_s": stages}
 
     def import_zip():
         require(page, '[data-testid="weights-drop"] input[type=file]', "weights-drop file input")
@@ -215,7 +240,7 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         seconds = wait_for_state(page, "model-status", "ready", name) / 1e3
         memory = run_python(page, WASM_MEMORY)
         log(f"page: reload to model ready {seconds:.2f} s (runtime at {runtime:.2f} s), wasm {memory / 2**20:.0f} MiB")
-        return {"s": seconds, "runtime_s": runtime, "wasm_memory_bytes": memory}
+        return {"s": seconds, "runtime_s": runtime, "stages_s": stage_seconds(page), "wasm_memory_bytes": memory}
 
     def run_all():
         require(page, '[data-testid="run-all"]', "notebook run-all button")
