@@ -303,8 +303,8 @@ export class Notebook {
       el("div", { class: "nb-group-head" },
         el("h3", { text: group.title }),
         el("label", {}, "show ", layerSelect),
-        el("label", {}, "attention ", headSelect),
-        el("p", { text: group.doc })));
+        el("label", {}, "attention ", headSelect)),
+      el("p", { class: "nb-group-doc", text: group.doc }));
     box.dataset.group = group.id;
     return box;
   }
