@@ -730,6 +730,10 @@ export class Notebook {
       const settings = this.readSettings();
       const { value: begun } = await call("generate_begin", [settings]);
       gen.text.replaceChildren(el("span", { class: "prompt-part", text: begun.prompt_text }));
+      delete gen.text.dataset.ids;
+      if (begun.max_new_tokens < settings.max_new_tokens) {
+        gen.state.textContent = `${begun.max_new_tokens} tokens fit in the context window`;
+      }
       const started = performance.now();
       let count = 0;
       while (!token.stopped) {

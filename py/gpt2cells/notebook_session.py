@@ -497,13 +497,16 @@ class Session:
         generate, ids = namespace.get("generate"), namespace.get("ids")
         if not callable(generate) or ids is None:
             raise RuntimeError("run the notebook first: the generation cell defines generate(ids, n_new, ...)")
-        n_new = int(settings.get("max_new_tokens", 20))
+        room = self.model.config.n_ctx - len(ids) + 1  # the last new token never needs a position
+        if room < 1:
+            raise ValueError(f"the prompt's {len(ids)} tokens fill the context window (n_ctx = {self.model.config.n_ctx})")
+        n_new = max(1, min(int(settings.get("max_new_tokens", 20)), room))
         iterator = generate(list(ids), n_new, temperature=float(settings.get("temperature", 1.0)),
                             top_k=settings.get("top_k"), top_p=settings.get("top_p"), seed=settings.get("seed"))
         # a token may end inside a UTF-8 character: the decoder holds such bytes until the next token
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.generation = {"iterator": iterator, "ids": [], "decoder": decoder, "cache": None, "prompt_ids": list(ids)}
-        return {"prompt_text": self.model.tokenizer.decode(list(ids))}
+        return {"prompt_text": self.model.tokenizer.decode(list(ids)), "max_new_tokens": n_new}
 
     def generate_next(self) -> dict:
         if self.generation is None:

@@ -343,3 +343,38 @@ def test_infinite_loop_is_interrupted_and_page_recovers(page, site_url, tiny):
     run_and_wait(page, lambda: page.get_by_test_id("run-all").click())
     assert set(statuses(page).values()) == {"ok"}
     check_matches(page, model, prompt, model.logits(model.encode(prompt)))
+
+
+def test_generation_streams_tokens_with_kv_cache(page, site_url, tiny):
+    zip_path, model, prompt = tiny
+    open_with_model(page, site_url, zip_path)
+    set_prompt(page, prompt)
+    ids = model.encode(prompt)
+    n_new = 6
+    page.get_by_test_id("gen-n").fill(str(n_new))
+    page.get_by_test_id("gen-temperature").fill("0")  # greedy: comparable with the engine
+    run_and_wait(page, lambda: page.get_by_test_id("generate").click())
+    text = page.get_by_test_id("generated-text")
+    expected = model.generate(ids, n_new)
+    assert [int(i) for i in text.get_attribute("data-ids").split(",")] == expected
+    assert text.get_attribute("data-text") == model.decode(ids + expected)
+    expect(page.get_by_test_id("generate-state")).to_contain_text("done")
+    # the KV cache after the last step: every layer holds keys and values of prompt + fed-back tokens
+    n_head, d_head = model.config.n_head, model.config.d_head
+    cache_rows = cell(page, "generation").locator("table tbody tr")
+    expect(cache_rows).to_have_count(model.config.n_layer)
+    shape = f"[{n_head} × {len(ids) + n_new - 1} × {d_head}]"
+    assert cache_rows.first.locator("td").all_text_contents() == ["layer 0", shape, shape]
+
+    # sampling with a seed, stopped early: fewer tokens, and the page carries on
+    limit = model.config.n_ctx - len(ids) + 1
+    page.get_by_test_id("gen-n").fill(str(limit))
+    page.get_by_test_id("gen-temperature").fill("1")
+    page.get_by_test_id("generate").click()
+    page.wait_for_function("() => (document.querySelector('[data-testid=generated-text]').dataset.ids || '').length > 0")
+    page.get_by_test_id("stop-generate").click()
+    expect(page.get_by_test_id("generate-state")).to_contain_text("stopped", timeout=RUN_TIMEOUT_MS)
+    generated = text.get_attribute("data-ids").split(",")
+    assert 1 <= len(generated) < limit
+    run_and_wait(page, lambda: page.get_by_test_id("run-all").click())
+    assert set(statuses(page).values()) == {"ok"}
