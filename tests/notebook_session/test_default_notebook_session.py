@@ -1,0 +1,198 @@
+"""The default notebook on CPython: its cells show the engine's own intermediates for every layer and head,
+and its spreadsheet recalculation gives what a fresh top-to-bottom run gives.
+
+Oracles: gpt2cells.Model.logits / Model.run (the engine, itself tested against Hugging Face) and a fresh
+Session running every cell in order.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpt2cells
+import weights_pack
+from gpt2cells import steps
+from gpt2cells.notebook_session import Session
+from tests import model_factory
+
+ROOT = Path(__file__).resolve().parents[2]
+RELU = "activated = np.maximum(hidden, 0)"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    work = tmp_path_factory.mktemp("session-model")
+    tokenizer_dir = model_factory.train_bpe(work / "tokenizer")
+    config = model_factory.gpt2_config(model_factory.vocab_size_of(tokenizer_dir), n_layer=3, n_head=4, n_embd=32)
+    folder = model_factory.save_hf_folder(model_factory.random_gpt2(config, seed=5, init_std=0.2), tokenizer_dir,
+                                          work / "hf")
+    weights_pack.convert(folder, work / "m.zip", name="session-test", progress=False)
+    return gpt2cells.load(work / "m.zip")
+
+
+def ran_session(model, sources=None) -> Session:
+    session = Session(model, sources)
+    session.run("all")
+    assert {s["status"] for s in session.states()} == {"ok"}, [(s["id"], s["error"]) for s in session.states()]
+    return session
+
+
+def shown(session, step, layer=0, head=0, tab=""):
+    """The 2-D table a cell shows for (layer, head), read back through output_slice like the page does."""
+    view = session.arrays[(step, tab)]
+    rows, cols = view.shape[-2:]
+    data = session.output_slice(step, tab, layer, head, 0, rows, 0, cols)
+    return np.frombuffer(data, dtype="<f4").reshape(rows, cols)
+
+
+def prompt_of(session) -> str:
+    return session.final_namespace()["prompt"]
+
+
+def test_every_layer_and_head_shows_the_engines_intermediates(model):
+    session = ran_session(model)
+    ids = model.encode(prompt_of(session))
+    trace = model.run(ids)
+    assert np.array_equal(session.final_namespace()["logits"], model.logits(ids))
+    assert np.array_equal(shown(session, "logits"), trace["logits"])
+    assert np.array_equal(shown(session, "token_embeddings"), trace["embed"])
+    for layer in range(model.config.n_layer):
+        block = f"blocks.{layer}."
+        assert np.array_equal(shown(session, "ln_1", layer), trace[block + "ln1.out"])
+        assert np.array_equal(shown(session, "residual_1", layer), trace[block + "resid_mid"])
+        assert np.array_equal(shown(session, "mlp_up", layer), trace[block + "mlp.pre"])
+        assert np.array_equal(shown(session, "gelu", layer), trace[block + "mlp.post"])
+        assert np.array_equal(shown(session, "residual_2", layer), trace[block + "resid_post"])
+        for head in range(model.config.n_head):
+            assert np.array_equal(shown(session, "softmax", layer, head), trace[block + "attn.pattern"][head])
+            assert np.array_equal(shown(session, "heads", layer, head, tab="q_heads"), trace[block + "attn.q"][head])
+            masked = shown(session, "mask", layer, head)
+            assert np.array_equal(masked, trace[block + "attn.masked_scores"][head])  # −inf above the diagonal
+    # a window, as the page fetches them while scrolling
+    window = np.frombuffer(session.output_slice("logits", "", 0, 0, 1, 3, 5, 17), dtype="<f4").reshape(2, 12)
+    assert np.array_equal(window, trace["logits"][1:3, 5:17])
+
+
+def test_outputs_describe_shapes_labels_and_the_prediction(model):
+    session = ran_session(model)
+    states = {s["id"]: s for s in session.states()}
+    ids = model.encode(prompt_of(session))
+    tokens = [model.decode([i]) for i in ids]
+    logits = states["logits"]["output"]
+    assert (logits["kind"], logits["shape"], logits["row_labels"]) == ("array", [len(ids), model.config.vocab_size], tokens)
+    assert logits["col_kind"] == "vocab"
+    pattern = states["softmax"]["output"]
+    assert pattern["layered"] and pattern["heads"] == model.config.n_head and pattern["col_labels"] == tokens
+    assert [item["name"] for item in states["qkv"]["output"]["items"]] == ["q", "k", "v"]
+    probs = steps.softmax(model.logits(ids)[-1])
+    top = np.argsort(-probs, kind="stable")[:10]
+    table = states["probabilities"]["output"]
+    assert table["columns"] == ["token", "id", "probability"]
+    assert [row[1] for row in table["rows"]] == top.tolist()
+    assert np.allclose([row[2] for row in table["rows"]], probs[top])
+    assert session.prediction() == {"id": int(top[0]), "text": model.decode([int(top[0])]), "prob": float(probs[top[0]])}
+    json.dumps(session.description())  # everything the page receives is plain JSON
+
+
+def test_editing_gelu_reruns_the_block_and_its_dependents_only(model):
+    session = ran_session(model)
+    runs = {cell_id: cell.runs for cell_id, cell in session.cells.items()}
+    ran = session.run("cell", "gelu", {"gelu": RELU})
+    assert ran[0] == "block_weights" and "gelu" in ran and ran[-1] == "probabilities"
+    assert not {"setup", "prompt", "token_ids", "embedding_sum", "generation"} & set(ran)
+    assert all(session.cells[c].runs == runs[c] + 1 for c in ran)
+    ids = model.encode(prompt_of(session))
+    original = steps.gelu
+    steps.gelu = lambda x: np.maximum(x, 0)
+    try:
+        expected = model.logits(ids)
+    finally:
+        steps.gelu = original
+    assert np.array_equal(session.final_namespace()["logits"], expected)
+    # the same as a fresh notebook with that code, run top to bottom
+    fresh = ran_session(model, {"gelu": RELU})
+    assert np.array_equal(fresh.final_namespace()["logits"], session.final_namespace()["logits"])
+
+
+def test_prompt_change_reruns_everything_downstream(model):
+    session = ran_session(model)
+    ran = session.run("cell", "prompt", {"prompt": 'prompt = "Hello, world!"'})
+    assert ran[0] == "prompt" and "generation" in ran and "setup" not in ran
+    assert np.array_equal(session.final_namespace()["logits"], model.logits(model.encode("Hello, world!")))
+
+
+def test_failure_marks_dependents_stale_and_fixing_it_recovers(model):
+    session = ran_session(model)
+    session.run("cell", "mlp_down", {"mlp_down": "mlp_out = linear(activated,, w)"})
+    status = {s["id"]: s["status"] for s in session.states()}
+    assert status["mlp_down"] == "failed"
+    assert [status[c] for c in ("residual_2", "final_ln", "logits", "probabilities")] == ["stale"] * 4
+    assert [status[c] for c in ("ln_1", "gelu", "token_ids", "generation")] == ["ok"] * 4
+    error = session.cells["mlp_down"].run.error
+    assert error["type"] == "SyntaxError" and error["line"] == 1
+    assert session.prediction() is None
+
+    session.run("cell", "mlp_down", {"mlp_down": "scale = 2\nmlp_out = missing_name * scale"})
+    error = session.cells["mlp_down"].run.error
+    assert error["type"] == "NameError" and error["line"] == 2
+    assert 'File "<cell mlp_down>", line 2' in error["traceback"] and "notebook_session" not in error["traceback"]
+    assert "layer = 0" in error["traceback"]
+
+    session.run("cell", "mlp_down", {"mlp_down": session.cells["mlp_down"].spec.source})
+    assert {s["status"] for s in session.states()} == {"ok"}
+    assert np.array_equal(session.final_namespace()["logits"], model.logits(model.encode(prompt_of(session))))
+
+
+def test_run_to_runs_what_is_missing_and_no_further(model):
+    session = Session(model)
+    ran = session.run("to", "embedding_sum")
+    assert ran == ["setup", "prompt", "pretokenize", "bpe", "token_ids", "token_embeddings",
+                   "position_embeddings", "embedding_sum"]
+    assert session.cells["ln_1"].status == "idle"
+    assert session.run("to", "embedding_sum") == ["embedding_sum"]
+
+
+def test_prints_go_to_their_cell_per_layer(model):
+    session = Session(model, {"ln_2": "print(layer, x.shape)\nx_norm2 = layer_norm(x, w['ln_2.weight'], w['ln_2.bias'], eps)"})
+    session.run("all")
+    stdout = session.state(session.cells["ln_2"])["stdout"]
+    T, n_embd = len(model.encode(prompt_of(session))), model.config.n_embd
+    assert stdout == "".join(f"[layer {i}] {i} ({T}, {n_embd})\n" for i in range(model.config.n_layer))
+
+
+def test_export_import_round_trip(model):
+    session = ran_session(model)
+    session.update_sources({"gelu": RELU})
+    ipynb = json.loads(session.export("ipynb"))
+    assert [c["id"] for c in ipynb["cells"]] == [spec.id for spec in session.specs]
+    other = Session(model)
+    result = other.import_(json.dumps(ipynb), "x.ipynb")
+    assert result["sources"]["gelu"] == RELU and result["skipped"] == 0
+    assert other.import_(session.export("py"), "x.py")["sources"] == {c: session.cells[c].source for c in session.cells}
+    with pytest.raises(ValueError, match="no cell named"):
+        other.import_("# %% [unrelated]\nx = 1\n", "other.py")
+
+
+def test_greedy_generation_equals_model_generate(model):
+    session = ran_session(model)
+    ids = model.encode(prompt_of(session))
+    session.generate_begin({"max_new_tokens": 5, "temperature": 0})
+    new = [session.generate_next() for _ in range(5)]
+    assert session.generate_next()["done"]
+    assert [step["id"] for step in new] == model.generate(ids, 5)
+    end = session.generate_end()
+    assert end["text"] == model.decode(ids + model.generate(ids, 5))
+    assert end["state"]["output"]["rows"][0][1] == f"[{model.config.n_head} × {len(ids) + 4} × {model.config.d_head}]"
+
+
+@pytest.mark.skipif(not (ROOT / "site/models/adder.zip").exists(), reason="the built-in adder model is not built")
+def test_char_model_runs_the_same_notebook():
+    adder = gpt2cells.load(ROOT / "site/models/adder.zip")
+    session = ran_session(adder)
+    cells = [spec.id for spec in session.specs]
+    assert "chars" in cells and "bpe" not in cells and "pretokenize" not in cells
+    ids = adder.encode(prompt_of(session))
+    assert session.prediction()["id"] == int(np.argmax(adder.logits(ids)[-1]))
