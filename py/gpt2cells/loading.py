@@ -31,6 +31,8 @@ def load(source, *, verify_sha256: bool = False) -> Model:
          "tensors": {name: buffer (bytes, memoryview, ...) or np.ndarray},
          "files": {"tokenizer/vocab.json": str | bytes, ...}}
 
+    Buffers may be anything with the buffer protocol (a Pyodide typed-array proxy is copied in once);
+    float32 tensors then view the caller's memory without a copy (read-only if the buffer is).
     Tensors named in the manifest must be exactly the ones the config implies (unknown ones are rejected);
     zip entries the manifest does not name are ignored. verify_sha256 also checks every tensor's digest.
     """
@@ -46,10 +48,8 @@ def load(source, *, verify_sha256: bool = False) -> Model:
 
 # ---- manifest --------------------------------------------------------------------------------------------
 
-def check_manifest(manifest) -> tuple[Config, dict]:
+def check_manifest(manifest: dict) -> tuple[Config, dict]:
     """Validate format, config and tensor table (names, shapes, dtypes, nbytes) → (config, {name: entry})."""
-    if isinstance(manifest, (str, bytes, bytearray, memoryview)):
-        manifest = _json(manifest, MANIFEST_ENTRY)
     if not isinstance(manifest, dict):
         raise WeightsError(f"{MANIFEST_ENTRY} must be a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT_NAME:
@@ -130,8 +130,8 @@ def _load_mapping(source: Mapping, verify_sha256: bool) -> Model:
         if key not in source:
             raise WeightsError(f"the weights mapping needs a {key!r} key (has {sorted(source)})")
     manifest = source["manifest"]
-    if not isinstance(manifest, dict):
-        manifest = _json(_as_buffer(manifest, "manifest") if not isinstance(manifest, str) else manifest, MANIFEST_ENTRY)
+    if not isinstance(manifest, dict):  # its JSON text, as str or bytes
+        manifest = _json(manifest if isinstance(manifest, str) else _as_buffer(manifest, "manifest"), MANIFEST_ENTRY)
     config, entries = check_manifest(manifest)
     tensors, files = source["tensors"], source["files"]
     missing = [name for name in entries if name not in tensors]
