@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .errors import PromptTooLongError, TokenIdError
+
 BLOCK_TENSORS = (
     "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
     "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
@@ -215,6 +217,12 @@ def forward(ids, params, config, cache=None, record=keep_nothing, last_only=Fals
     `record(name, array)` sees every intermediate under its trace name (docs/naming.md).
     """
     start = cache.length if cache is not None else 0
+    # numpy would wrap a negative id and wpe's slice would come back short: refuse both here too, since
+    # notebook cells call forward directly (Model.check_ids gives the fuller messages)
+    if start + len(ids) > config.n_ctx:
+        raise PromptTooLongError(f"positions {start}..{start + len(ids) - 1} exceed the context window n_ctx = {config.n_ctx}")
+    if len(ids) and not 0 <= min(ids) <= max(ids) < config.vocab_size:
+        raise TokenIdError(f"token ids must lie in [0, {config.vocab_size}), got {min(ids)}..{max(ids)}")
     tokens = record("embed", embed(params["wte.weight"], ids))  # [n_seq, n_embd]
     positions = record("pos_embed", pos_embed(params["wpe.weight"], start, len(ids)))  # [n_seq, n_embd]
     x = tokens + positions  # [n_seq, n_embd]

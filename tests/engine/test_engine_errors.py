@@ -202,3 +202,15 @@ def test_zip_problems(parts, tmp_path):
         gpt2cells.load(lacking)
     with pytest.raises(gpt2cells.WeightsError, match="expected bytes, a memoryview or a numpy array, got int"):
         gpt2cells.load(42)
+
+
+def test_forward_called_directly_refuses_what_numpy_would_wrap_or_cut(tiny):
+    from gpt2cells import steps
+
+    with pytest.raises(gpt2cells.TokenIdError, match=r"\[0, 400\), got -1"):
+        steps.forward(np.array([3, -1]), tiny.params, tiny.config)
+    cache = gpt2cells.KVCache(tiny.config, capacity=tiny.config.n_ctx)
+    steps.forward(np.arange(60), tiny.params, tiny.config, cache)
+    with pytest.raises(gpt2cells.PromptTooLongError, match="positions 60..64 exceed the context window n_ctx = 64"):
+        steps.forward(np.arange(5), tiny.params, tiny.config, cache)
+    assert cache.length == 60
