@@ -55,7 +55,7 @@ export class ModelsPanel {
     this.fileInput = element("input", { type: "file", accept: ".zip,application/zip", class: "visually-hidden",
       tabindex: "-1", "aria-hidden": "true", "data-testid": "weights-file" });
     this.dropZone = element("div", { class: "weights-drop", "data-testid": "weights-drop", role: "button",
-      tabindex: "0", "aria-describedby": "weights-drop-help" },
+      tabindex: "0", "aria-describedby": "weights-drop-help", "aria-disabled": "false" },
       element("strong", { text: "Drop a GPT-2 weights zip here" }),
       element("span", { id: "weights-drop-help", text: " or press Enter / click to choose one. " +
         "Make it with python -m weights_pack convert <checkpoint> -o model.zip" }),
