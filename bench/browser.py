@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import threading
 from pathlib import Path
 
@@ -51,16 +52,74 @@ def in_bench_worker(browser, base_url: str, script: str, message: dict) -> dict:
         context.close()
 
 
-def onnxruntime_web(browser, base_url: str, model: BenchModel, threads: int, repeats: int) -> dict:
-    shape = model.shape
-    result = in_bench_worker(browser, base_url, "/ort-worker.mjs", {
-        "modelUrl": f"/models/{model.onnx_path.name}", "threads": threads, "promptIds": model.prompt_ids,
-        "newTokens": NEW_TOKENS, "repeats": repeats, "nLayer": shape.n_layer, "nHead": shape.n_head,
-        "headDim": shape.n_embd // shape.n_head})
-    log(f"onnxruntime-web ({threads} thread{'s' * (threads > 1)}, isolated={result['crossOriginIsolated']}): "
-        f"create {result['create_s']:.2f} s, prompt {result['prompt_ms']:.1f} ms, "
-        f"decode {result['decode_tok_s']:.1f} tok/s, wasm memory {result['wasm_memory_bytes'] / 2**20:.0f} MiB")
-    return result
+class OnnxruntimeWeb:
+    """onnxruntime-web with the ONNX export loaded in a worker of the bench page, kept open so its runs can
+    alternate with ours (see interleave)."""
+
+    def __init__(self, browser, base_url: str, model: BenchModel, threads: int):
+        self.model, self.threads = model, threads
+        self.context, self.page = new_page(browser)
+        self.page.goto(f"{base_url}/index.html")
+        self.page.wait_for_function("() => window.benchReady === true")
+        self.worker = self.page.evaluate("() => openWorker('/ort-worker.mjs')")
+        shape = model.shape
+        self.info = self.call({"cmd": "load", "modelUrl": f"/models/{model.onnx_path.name}", "threads": threads,
+                               "nLayer": shape.n_layer, "nHead": shape.n_head, "headDim": shape.n_embd // shape.n_head})
+        log(f"onnxruntime-web ({threads} thread{'s' * (threads > 1)}, isolated={self.info['crossOriginIsolated']}): "
+            f"session created in {self.info['create_s']:.2f} s")
+
+    def call(self, message):
+        return self.page.evaluate("([id, message]) => callWorker(id, message)", [self.worker, message])
+
+    def prompt_ms(self, repeats: int) -> float:
+        return self.call({"cmd": "prompt", "promptIds": self.model.prompt_ids, "repeats": repeats})["prompt_ms"]
+
+    def decode(self) -> dict:
+        result = self.call({"cmd": "decode", "promptIds": self.model.prompt_ids, "newTokens": NEW_TOKENS})
+        self.info["wasm_memory_bytes"] = result.pop("wasm_memory_bytes")
+        return result
+
+    def close(self):
+        self.context.close()
+
+
+def open_onnxruntime_web(browser, base_url: str, model: BenchModel) -> dict:
+    """{"ort_web_1": runner, "ort_web_2": runner}; a runtime that cannot start is {"na": reason} instead.
+    Two threads need a cross-origin-isolated page (bench/server.py sends COOP/COEP)."""
+    peers = {}
+    for threads in (1, 2):
+        try:
+            peers[f"ort_web_{threads}"] = OnnxruntimeWeb(browser, base_url, model, threads)
+        except Exception as error:  # e.g. a model too large for 4 GB of wasm memory
+            peers[f"ort_web_{threads}"] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            log(f"onnxruntime-web {threads} thread(s): n/a ({error})")
+    return peers
+
+
+def interleave(runners: dict, rounds: int, prompt_repeats: int) -> dict:
+    """Each runner's prompt and decode, taken in turns (A B C A B C ...), so a burst of load on this shared
+    machine hits every runtime alike; round 0 warms up and is not counted. Per runner: medians, the last
+    tokens, and every round's figures."""
+    measured = {name: {"prompt_ms": [], "decode_tok_s": []} for name in runners}
+    for round_index in range(rounds + 1):
+        for name, runner in runners.items():
+            prompt = runner.prompt_ms(prompt_repeats)
+            decoded = runner.decode()
+            if round_index:
+                measured[name]["prompt_ms"].append(prompt)
+                measured[name]["decode_tok_s"].append(decoded["decode_tok_s"])
+                measured[name]["tokens"] = decoded["tokens"]
+        log(f"round {round_index}{' (warm-up)' if not round_index else ''}: " + ", ".join(
+            f"{name} {runner_last(measured[name])}" for name in runners))
+    return {name: {"prompt_ms": statistics.median(m["prompt_ms"]), "decode_tok_s": statistics.median(m["decode_tok_s"]),
+                   "tokens": m["tokens"], "rounds": {"prompt_ms": m["prompt_ms"], "decode_tok_s": m["decode_tok_s"]}}
+            for name, m in measured.items()}
+
+
+def runner_last(measured: dict) -> str:
+    if not measured["decode_tok_s"]:
+        return "warm"
+    return f"{measured['prompt_ms'][-1]:.0f} ms / {measured['decode_tok_s'][-1]:.1f} tok/s"
 
 
 def engine_in_bench_worker(browser, base_url: str, model: BenchModel, repeats: int) -> dict:
@@ -189,32 +248,56 @@ def stage_seconds(page) -> dict:
             for stage, state in first if state == "active" and (stage, "done") in first}
 
 
-def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens: list[int]) -> dict:
-    """Every figure of the page, in one fresh profile; each phase records a value or an n/a reason."""
-    result: dict = {"weight_bytes": model.weight_bytes}
-    name = read_manifest(model.zip_path)["name"]
-    context, page = new_page(browser)
-    context.add_init_script(STAGE_RECORDER)
+class OurPage:
+    """The built page in one fresh profile: its user-visible flows (measure_flows), then its engine as a
+    runner for interleave (prompt_ms, decode), timed inside the page's worker."""
 
-    def phase(key, action):
+    def __init__(self, browser, site_url: str, model: BenchModel, hf_tokens: list[int]):
+        self.model, self.site_url, self.hf_tokens = model, site_url, hf_tokens
+        self.name = read_manifest(model.zip_path)["name"]
+        self.context, self.page = new_page(browser)
+        self.context.add_init_script(STAGE_RECORDER)
+        self.result: dict = {"weight_bytes": model.weight_bytes}
+
+    def close(self):
+        self.context.close()
+
+    def phase(self, key, action):
+        """Record action()'s figures under key, or why it could not be measured."""
         try:
-            result[key] = action()
+            self.result[key] = action()
         except NotAvailable as reason:
-            result[key] = {"na": str(reason)}
+            self.result[key] = {"na": str(reason)}
             log(f"{key}: n/a ({reason})")
         except Exception as error:  # a page that breaks mid-run still yields the other figures
-            result[key] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            self.result[key] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
             log(f"{key}: failed: {error}")
-        return result[key]
+        return self.result[key]
 
-    def cold_start():
-        page.goto(site_url)
-        seconds = wait_for_state(page, "runtime-status", "ready") / 1e3
-        stages = stage_seconds(page)
+    def measure_flows(self, repeats: int) -> dict:
+        self.phase("cold_start", self.cold_start)
+        if "na" not in self.phase("import", self.import_zip):
+            self.phase("reload", self.reload_to_ready)
+            self.phase("run_all", lambda: self.run_all(repeats))
+            self.phase("decode_ui", self.decode_ui)
+        else:
+            for key in ("reload", "run_all", "decode_ui"):
+                self.result[key] = {"na": "the model could not be imported"}
+        return self.result
+
+    @property
+    def model_ready(self) -> bool:
+        return "na" not in self.result.get("reload", {"na": "not run"})
+
+    def cold_start(self):
+        self.page.goto(self.site_url)
+        seconds = wait_for_state(self.page, "runtime-status", "ready") / 1e3
+        stages = stage_seconds(self.page)
         log(f"page: cold start to runtime ready {seconds:.2f} s (stages {stages})")
         return {"s": seconds, "stages_s": stages}
 
-    def import_zip():
+    def import_zip(self):
+        page = self.page
         require(page, '[data-testid="weights-drop"] input[type=file]', "weights-drop file input")
         require(page, '[data-testid="model-status"]', "model-status line")
         page.evaluate("""() => {
@@ -225,28 +308,29 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
               .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
         }""")
         start = page.evaluate("performance.now()")
-        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(model.zip_path))
-        ready = wait_for_state(page, "model-status", "ready", name)
+        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(self.model.zip_path))
+        ready = wait_for_state(page, "model-status", "ready", self.name)
         status_log = page.evaluate("window.__benchStatusLog")
-        loading = [e["t"] for e in status_log if e["state"] == "loading" and name in e["text"]]
+        loading = [e["t"] for e in status_log if e["state"] == "loading" and self.name in e["text"]]
         stored_s = (loading[0] - start) / 1e3 if loading else "n/a (no loading state seen after the import)"
-        memory = run_python(page, WASM_MEMORY)
+        memory = self.wasm_memory()
         log(f"page: import stored after {stored_s} s, ready {(ready - start) / 1e3:.2f} s, wasm {memory / 2**20:.0f} MiB")
         return {"s": (ready - start) / 1e3, "stored_s": stored_s, "wasm_memory_bytes": memory}
 
-    def reload_to_ready():
-        page.reload()
-        runtime = wait_for_state(page, "runtime-status", "ready") / 1e3
-        seconds = wait_for_state(page, "model-status", "ready", name) / 1e3
-        memory = run_python(page, WASM_MEMORY)
+    def reload_to_ready(self):
+        self.page.reload()
+        runtime = wait_for_state(self.page, "runtime-status", "ready") / 1e3
+        seconds = wait_for_state(self.page, "model-status", "ready", self.name) / 1e3
+        memory = self.wasm_memory()
         log(f"page: reload to model ready {seconds:.2f} s (runtime at {runtime:.2f} s), wasm {memory / 2**20:.0f} MiB")
-        return {"s": seconds, "runtime_s": runtime, "stages_s": stage_seconds(page), "wasm_memory_bytes": memory}
+        return {"s": seconds, "runtime_s": runtime, "stages_s": stage_seconds(self.page), "wasm_memory_bytes": memory}
 
-    def run_all():
+    def run_all(self, repeats: int):
+        page = self.page
         require(page, '[data-testid="run-all"]', "notebook run-all button")
         require(page, '[data-testid="prompt"]', "notebook prompt input")
         wait_notebook_idle(page)
-        page.fill('[data-testid="prompt"]', model.prompt_text)
+        page.fill('[data-testid="prompt"]', self.model.prompt_text)
         page.press('[data-testid="prompt"]', "Enter")
         wait_notebook_idle(page)
         times = [click_and_time(page, "run-all", "run-state", ["ok", "failed"]) for _ in range(max(1, repeats // 2))]
@@ -260,9 +344,10 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         })""")
         log(f"page: run-all {best['ms']:.0f} ms ({best['text']}), prediction id {predicted}")
         return {"s": best["ms"] / 1e3, "state": best["state"], "text": best["text"],
-                "prediction_equals_hf": predicted is not None and int(predicted) == hf_tokens[0], "cells": cells}
+                "prediction_equals_hf": predicted is not None and int(predicted) == self.hf_tokens[0], "cells": cells}
 
-    def decode_ui():
+    def decode_ui(self):
+        page = self.page
         require(page, '[data-testid="generate"]', "generate button")
         for testid, value in (("gen-n", NEW_TOKENS), ("gen-temperature", 0), ("gen-top-k", 0), ("gen-top-p", 1)):
             page.fill(f'[data-testid="{testid}"]', str(value))
@@ -289,29 +374,19 @@ def our_page(browser, site_url: str, model: BenchModel, repeats: int, hf_tokens:
         return {"decode_tok_s": rate, "tokens": tokens, "text": timing["text"], "worker_calls": len(calls),
                 "worker_calls_ms": in_worker_calls, "wall_ms": timing["ms_to_result"]}
 
-    def engine():
-        measured = json.loads(run_python(page, engine_code(
-            f"timing.measure_model(model, {model.prompt_ids!r}, {NEW_TOKENS}, {repeats})")))
-        measured["wasm_memory_bytes"] = run_python(page, WASM_MEMORY)
-        log(f"page worker engine: prompt {measured['prompt_ms']:.1f} ms, decode {measured['decode_tok_s']:.1f} tok/s, "
-            f"wasm {measured['wasm_memory_bytes'] / 2**20:.0f} MiB")
-        return measured
+    # ---- the engine in the page's worker, as a runner for interleave
 
-    def profile():
-        return json.loads(run_python(page, engine_code(
-            f"timing.profile_steps(gpt2cells, model, {model.prompt_ids!r}, {NEW_TOKENS})")))
+    def engine(self, call: str):
+        return json.loads(run_python(self.page, engine_code(call)))
 
-    try:
-        phase("cold_start", cold_start)
-        if "na" not in phase("import", import_zip):
-            phase("reload", reload_to_ready)
-            phase("run_all", run_all)
-            phase("decode_ui", decode_ui)
-            phase("engine", engine)
-            phase("profile", profile)
-        else:
-            for key in ("reload", "run_all", "decode_ui", "engine", "profile"):
-                result[key] = {"na": "the model could not be imported"}
-    finally:
-        context.close()
-    return result
+    def prompt_ms(self, repeats: int) -> float:
+        return self.engine(f"timing.prompt_ms(model, {self.model.prompt_ids!r}, {repeats})")
+
+    def decode(self) -> dict:
+        return self.engine(f"timing.decode_once(model, {self.model.prompt_ids!r}, {NEW_TOKENS})")
+
+    def wasm_memory(self) -> int:
+        return run_python(self.page, WASM_MEMORY)
+
+    def profile(self):
+        return self.engine(f"timing.profile_steps(gpt2cells, model, {self.model.prompt_ids!r}, {NEW_TOKENS})")

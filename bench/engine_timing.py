@@ -31,12 +31,22 @@ def decode_rate(generate, repeats):
     return statistics.median(rates), [int(t) for t in tokens]
 
 
+def prompt_ms(engine, prompt_ids, repeats):
+    """Median ms of one forward pass over the prompt (all positions' logits)."""
+    return median_seconds(lambda: engine.logits(list(prompt_ids)), repeats) * 1e3
+
+
+def decode_once(engine, prompt_ids, new_tokens):
+    """One greedy generation with the KV cache, prefill included."""
+    tokens, seconds = timed(lambda: engine.generate(list(prompt_ids), new_tokens, temperature=0.0))
+    return {"decode_tok_s": len(tokens) / seconds, "tokens": [int(t) for t in tokens]}
+
+
 def measure_model(engine, prompt_ids, new_tokens, repeats):
     """Time a loaded gpt2cells Model: prompt forward and greedy KV-cache decode."""
-    prompt_s = median_seconds(lambda: engine.logits(list(prompt_ids)), repeats)
     rate, tokens = decode_rate(lambda: engine.generate(list(prompt_ids), new_tokens, temperature=0.0),
                                max(1, repeats // 2))
-    return {"prompt_ms": prompt_s * 1e3, "decode_tok_s": rate, "tokens": tokens}
+    return {"prompt_ms": prompt_ms(engine, prompt_ids, repeats), "decode_tok_s": rate, "tokens": tokens}
 
 
 def measure_gpt2cells(gpt2cells, zip_path, prompt_ids, new_tokens, repeats):

@@ -1,6 +1,12 @@
 // The in-browser peer: the ONNX export in onnxruntime-web (wasm backend), timed like every other engine.
+//   {cmd: "load", modelUrl, threads, nLayer, nHead, headDim}  → session info (once, first)
+//   {cmd: "prompt", promptIds, repeats}                      → median ms of one forward over the prompt
+//   {cmd: "decode", promptIds, newTokens}                    → tokens/s of one greedy generation (prefill included)
 import { reply, wasmMemoryBytes } from "./wasm-memory.mjs";
 import * as ort from "/ort/ort.wasm.min.mjs";
+
+let session = null;
+let emptyPast = null;
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -12,7 +18,12 @@ function argmaxLast(logits) {
   return best;
 }
 
-reply(async ({ modelUrl, threads, promptIds, newTokens, repeats, nLayer, nHead, headDim }) => {
+function forward(ids, past) {
+  const inputIds = new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]);
+  return session.run({ input_ids: inputIds, past });
+}
+
+async function load({ modelUrl, threads, nLayer, nHead, headDim }) {
   ort.env.wasm.wasmPaths = "/ort/";
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
@@ -20,38 +31,34 @@ reply(async ({ modelUrl, threads, promptIds, newTokens, repeats, nLayer, nHead, 
   const modelBytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
   const fetchMs = performance.now() - start;
   start = performance.now();
-  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"] });
-  const createMs = performance.now() - start;
+  session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"] });
+  emptyPast = new ort.Tensor("float32", new Float32Array(0), [nLayer, 2, 1, nHead, 0, headDim]);
+  return { threads, crossOriginIsolated: self.crossOriginIsolated, fetch_s: fetchMs / 1000,
+           create_s: (performance.now() - start) / 1000, model_bytes: modelBytes.byteLength,
+           wasm_memory_bytes: wasmMemoryBytes() };
+}
 
-  const emptyPast = new ort.Tensor("float32", new Float32Array(0), [nLayer, 2, 1, nHead, 0, headDim]);
-  const forward = (ids, past) =>
-    session.run({ input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]), past });
-  const timedMs = async (action) => { const t = performance.now(); await action(); return performance.now() - t; };
-
+async function prompt({ promptIds, repeats }) {
   await forward(promptIds, emptyPast);
-  const promptTimes = [];
-  for (let i = 0; i < repeats; i++) promptTimes.push(await timedMs(() => forward(promptIds, emptyPast)));
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await forward(promptIds, emptyPast);
+    times.push(performance.now() - start);
+  }
+  return { prompt_ms: median(times) };
+}
 
-  async function generate() {
-    let out = await forward(promptIds, emptyPast);
-    const tokens = [argmaxLast(out.logits)];
-    while (tokens.length < newTokens) {
-      out = await forward([tokens.at(-1)], out.present);
-      tokens.push(argmaxLast(out.logits));
-    }
-    return tokens;
+async function decode({ promptIds, newTokens }) {
+  const start = performance.now();
+  let out = await forward(promptIds, emptyPast);
+  const tokens = [argmaxLast(out.logits)];
+  while (tokens.length < newTokens) {
+    out = await forward([tokens.at(-1)], out.present);
+    tokens.push(argmaxLast(out.logits));
   }
-  await generate();
-  const rates = [];
-  let tokens = [];
-  for (let i = 0; i < Math.max(1, Math.floor(repeats / 2)); i++) {
-    const t = performance.now();
-    tokens = await generate();
-    rates.push(tokens.length / ((performance.now() - t) / 1000));
-  }
-  return {
-    threads, crossOriginIsolated: self.crossOriginIsolated, fetch_s: fetchMs / 1000, create_s: createMs / 1000,
-    prompt_ms: median(promptTimes), decode_tok_s: median(rates), tokens, wasm_memory_bytes: wasmMemoryBytes(),
-    model_bytes: modelBytes.byteLength,
-  };
-});
+  return { decode_tok_s: tokens.length / ((performance.now() - start) / 1000), tokens,
+           wasm_memory_bytes: wasmMemoryBytes() };
+}
+
+reply((message) => ({ load, prompt, decode })[message.cmd](message));
