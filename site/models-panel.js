@@ -272,13 +272,13 @@ export class ModelsPanel {
       await this.runtime.ready;
       await call("begin_load", [JSON.stringify(manifest)]);
       for (const path of Object.values(manifest.tokenizer.files)) {
-        await call("put_file", [path, await (await this.store.getBlob(id, `file:${path}`)).text()]);
+        await call("put_file", [path, await this.store.readText(id, `file:${path}`)]);
       }
       let done = 0;
       for (const tensor of manifest.tensors) {
         if (controller.signal.aborted) throw new LoadCancelled();
         this.showProgress(`${label}: ${tensor.name}`, done, total);
-        const buffer = await (await this.store.getBlob(id, `tensor:${tensor.name}`)).arrayBuffer();
+        const buffer = await this.store.readBytes(id, `tensor:${tensor.name}`);
         await call("put_tensor", [tensor.name, buffer], { transfer: [buffer] });
         done += tensor.nbytes;
       }

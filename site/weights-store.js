@@ -155,12 +155,23 @@ export class WeightsStore {
     return wasActive;
   }
 
-  /** The stored bytes of one tensor or tokenizer file, as a Blob. */
-  async getBlob(modelId, key) {
+  async #data(modelId, key) {
     const tx = this.db.transaction("blobs");
     const record = await request(tx.objectStore("blobs").get([modelId, key]));
     if (!record) throw new Error(`stored model ${modelId} lacks ${key}: delete it and import the zip again`);
-    return record.data instanceof Blob ? record.data : new Blob([record.data]);
+    return record.data;
+  }
+
+  /** One stored tensor's bytes, in a fresh ArrayBuffer the caller may transfer. */
+  async readBytes(modelId, key) {
+    const data = await this.#data(modelId, key);
+    return data instanceof Blob ? data.arrayBuffer() : data;
+  }
+
+  /** One stored tokenizer file, as text. */
+  async readText(modelId, key) {
+    const data = await this.#data(modelId, key);
+    return data instanceof Blob ? data.text() : new TextDecoder().decode(data);
   }
 
   #blobRange(modelId) {

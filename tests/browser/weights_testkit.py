@@ -279,3 +279,42 @@ def write_sparse_zip64(path: Path, entries: list[tuple[str, bytes | int]]) -> Pa
         f.write(struct.pack("<IIQI", 0x07064B50, 0, zip64_end, 1))
         f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
     return path
+
+
+# ---------------------------------------------------------------- GPT-2-small-sized model
+
+def byte_level_alphabet() -> list[str]:
+    """GPT-2's 256 printable stand-ins for bytes, in byte order (the published bytes_to_unicode table)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def write_wide_bpe(out_dir: Path, vocab_size: int = 50257) -> Path:
+    """vocab.json + merges.txt with GPT-2's vocabulary size: 256 bytes, two-byte merges, <|endoftext|> last.
+
+    The test corpus cannot train 50 000 merges, and a GPT-2-small-sized test needs wte at its real size.
+    """
+    alphabet = byte_level_alphabet()
+    n_merges = vocab_size - 257
+    pairs = [(a, b) for a in alphabet for b in alphabet][:n_merges]
+    vocab = {token: i for i, token in enumerate(alphabet + [a + b for a, b in pairs] + ["<|endoftext|>"])}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    merges = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in pairs)
+    (out_dir / "merges.txt").write_text(merges, encoding="utf-8")
+    return out_dir
+
+
+def pack_gpt2_small(work_dir: Path, name: str = "gpt2-small-random") -> PackedModel:
+    """A random GPT-2-small-shaped model (124M parameters, ~500 MB float32), packed by weights_pack."""
+    work_dir = Path(work_dir)
+    tokenizer_dir = write_wide_bpe(work_dir / "tokenizer")
+    hf_model = model_factory.random_gpt2(model_factory.gpt2_small_config(50257), seed=5)
+    folder = model_factory.save_hf_folder(hf_model, tokenizer_dir, work_dir / "hf")
+    zip_path = work_dir / f"{name}.zip"
+    weights_pack.convert(folder, zip_path, name=name, progress=False)
+    with zipfile.ZipFile(zip_path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    return PackedModel(zip_path, name, manifest, hf_model)
