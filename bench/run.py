@@ -181,7 +181,7 @@ def build_rows(native, web):
         row(f"decode {NEW_TOKENS} tokens via the page's Generate (streamed into the page)", "tok/s",
             value(ui, "decode_tok_s"), value(web.get("ort_web_1"), "decode_tok_s"),
             goal="≥ 1.0× onnxruntime-web", check=lambda v, r: r >= 1.0,
-            note=(f"worker round trips {ui['worker_calls_ms'] / ui['wall_ms'] * 100:.0f}% of the time"
+            note=(f"page awaiting worker calls {ui['worker_calls_ms'] / ui['wall_ms'] * 100:.0f}% of the time"
                   if ui and "na" not in ui and ui.get("wall_ms") else ""))
         run_all = page.get("run_all")
         row("run all cells of the default notebook (incl. tables)", "s", value(run_all, "s"), goal="≤ 1.5 s",
