@@ -483,7 +483,7 @@ export class Notebook {
     const layer = () => (output.layered ? this.layer : 0);
     const head = () => (output.heads ? Math.min(this.head, output.heads - 1) : 0);
     const options = () => {
-      const scale = output.scales[layer()]?.[head()] ?? { kind: "diverging", span: 1 };
+      const scale = output.scales[layer()] ?? { kind: "diverging", span: 1 };
       const parts = [];
       if (output.layered) parts.push(`layer ${layer()}`);
       if (output.heads) parts.push(`head ${head()}`);

@@ -291,9 +291,7 @@ def cache_table(cache):
     return Table([[shape, shape]] * config.n_layer, row_labels=[f"layer {i}" for i in range(config.n_layer)],
                  col_labels=["K cached", "V cached"], title="KV cache")
 
-cache = KVCache(config, T)
-forward(np.array(ids), params, config, cache)  # the prompt fills the cache
-cache_table(cache)
+cache_table(KVCache(config, 1))  # empty until Generate runs; then the cache after the last step
 ''')
 
 

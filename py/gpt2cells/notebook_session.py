@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import codecs
+import functools
 import contextlib
 import io
 import linecache
@@ -34,7 +35,7 @@ from .notebook_names import analyze_cell
 from .notebook_output import Table, describe as describe_value
 
 MAX_TABS = 8  # a tuple of up to this many arrays shows as tabs (q, k, v)
-TOP_PERCENTILE = 99.0  # the heatmap saturates here, so one outlier does not wash out a whole table
+SATURATE_RMS = 3.0  # the heatmap's colour saturates this many root-mean-squares away from 0
 
 
 # ---------------------------------------------------------------- running one cell
@@ -52,6 +53,7 @@ def cell_filename(cell_id: str) -> str:
     return f"<cell {cell_id}>"
 
 
+@functools.lru_cache(maxsize=512)  # a block cell runs once per layer: compile it once
 def compile_cell(source: str, filename: str):
     """(code of all statements but a final expression, code of that expression or None)."""
     tree = ast.parse(source, filename=filename)
@@ -109,6 +111,15 @@ def changed_bindings(before: dict, after: dict) -> set[str]:
 
 # ---------------------------------------------------------------- cells and units
 
+@functools.lru_cache(maxsize=512)
+def cell_names(source: str):
+    """What a cell defines and reads (None when it does not parse); cached, as sources rarely change."""
+    try:
+        return analyze_cell(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
 @dataclass
 class Cell:
     spec: CellSpec
@@ -124,10 +135,7 @@ class Cell:
         return self.spec.id
 
     def names(self):
-        try:
-            return analyze_cell(self.source)
-        except (SyntaxError, ValueError):
-            return None
+        return cell_names(self.source)
 
 
 @dataclass
@@ -435,7 +443,7 @@ class Session:
             "row_labels": row_labels,
             "col_labels": list(col_labels) if col_labels is not None and len(col_labels) <= 4096 else None,
             "col_kind": "vocab" if n_cols == vocab else None,
-            "scales": [[heat_scale(view[p, s]) for s in range(view.shape[1])] for p in range(view.shape[0])],
+            "scales": [heat_scale(view[p]) for p in range(view.shape[0])],  # one per layer: heads compare
             "focus": focus,
         }
 
@@ -609,7 +617,9 @@ def heat_scale(view: np.ndarray) -> dict:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
     lo, hi = float(finite.min()), float(finite.max())
     if lo < 0 < hi:
-        span = float(np.percentile(np.abs(finite), TOP_PERCENTILE)) if finite.size > 200 else max(-lo, hi)
+        # saturate at SATURATE_RMS root-mean-squares, so a few outliers do not wash out the rest
+        rms = float(np.sqrt(np.mean(np.square(finite, dtype=np.float64))))
+        span = min(max(-lo, hi), SATURATE_RMS * rms)
         return {"kind": "diverging", "span": span or max(-lo, hi)}
     return {"kind": "range", "lo": lo, "hi": hi if hi > lo else lo + 1.0}
 

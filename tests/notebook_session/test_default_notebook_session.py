@@ -120,7 +120,8 @@ def test_editing_gelu_reruns_the_block_and_its_dependents_only(model):
 def test_prompt_change_reruns_everything_downstream(model):
     session = ran_session(model)
     ran = session.run("cell", "prompt", {"prompt": 'prompt = "Hello, world!"'})
-    assert ran[0] == "prompt" and "generation" in ran and "setup" not in ran
+    assert ran[0] == "prompt" and "probabilities" in ran and "setup" not in ran
+    assert "generation" not in ran  # it reads only the config until Generate runs
     assert np.array_equal(session.final_namespace()["logits"], model.logits(model.encode("Hello, world!")))
 
 
