@@ -1,4 +1,4 @@
-"""Notebook files: `.py` in the percent format, Jupyter `.ipynb`, and a plain dict for storage.
+"""Notebook files: `.py` in the percent format and Jupyter `.ipynb`.
 
 Every format keeps each cell's step name and its exact source, so exporting and importing gives
 back the same cells. A notebook here is just a list of `(step_name, source)` pairs.
@@ -7,8 +7,6 @@ back the same cells. A notebook here is just a list of `(step_name, source)` pai
   before the first marker are a comment header (ignored on import unless they hold code).
 - `.ipynb`: nbformat 4.5 — code cells whose `id` is the step name, metadata
   `{"gpt2cells": {"step": name}}`, no outputs. Markdown and raw cells are skipped on import.
-- dict: `{"format": "gpt2cells-notebook", "version": 1, "cells": [{"id": ..., "source": ...}]}`,
-  what the page keeps in browser storage.
 """
 from __future__ import annotations
 
@@ -18,8 +16,7 @@ import sys
 
 STEP_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # also a valid nbformat cell id and data-testid suffix
 PY_MARKER = re.compile(r"^# %%(?:[ \t]+\[([^\]\n]*)\])?(?:[ \t][^\n]*)?\r?$", re.MULTILINE)
-DICT_FORMAT = "gpt2cells-notebook"
-DICT_VERSION = 1
+FORMAT_VERSION = 1  # of the cells layout in our files (recorded in .ipynb metadata)
 PY_HEADER = "# GPT-2 Cells notebook. Each `# %% [step]` line starts a cell; the page provides its globals.\n\n"
 
 
@@ -90,7 +87,7 @@ def cells_to_ipynb(cells) -> str:
                 "pygments_lexer": "ipython3",
                 "nbconvert_exporter": "python",
             },
-            "gpt2cells": {"format_version": DICT_VERSION},
+            "gpt2cells": {"format_version": FORMAT_VERSION},
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -113,24 +110,6 @@ def cells_from_ipynb(notebook) -> list[tuple[str, str]]:
         step = ((cell.get("metadata") or {}).get("gpt2cells") or {}).get("step")
         cells.append((step or cell.get("id") or f"cell-{i + 1}", source))
     return _unique_step_names(cells)
-
-
-# -- dict, for browser storage -------------------------------------------------------------------
-
-def cells_to_dict(cells) -> dict:
-    return {
-        "format": DICT_FORMAT,
-        "version": DICT_VERSION,
-        "cells": [{"id": check_step_name(name), "source": source} for name, source in cells],
-    }
-
-
-def cells_from_dict(data: dict) -> list[tuple[str, str]]:
-    if not isinstance(data, dict) or data.get("format") != DICT_FORMAT:
-        raise ValueError(f"expected a dict with format {DICT_FORMAT!r}, got {type(data).__name__}")
-    if data.get("version") != DICT_VERSION:
-        raise ValueError(f"{DICT_FORMAT} version {data.get('version')!r} is not supported (expected {DICT_VERSION})")
-    return [(check_step_name(cell["id"]), str(cell["source"])) for cell in data["cells"]]
 
 
 def _unique_step_names(cells: list[tuple[str, str]]) -> list[tuple[str, str]]:

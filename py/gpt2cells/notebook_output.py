@@ -1,4 +1,4 @@
-"""What a cell's value looks like to the page: a JSON-able description, and windows of big tables.
+"""What a cell's value looks like to the page: a JSON-able description.
 
 A cell's output is the value of its last line when that line is an expression (as in Jupyter).
 
@@ -104,48 +104,6 @@ def describe(value, token_labels: Sequence[str] | None = None) -> dict | None:
         "col_labels": _inline_labels(table.col_labels),
         "data": _json_values(np.reshape(data, shape)) if data.size <= INLINE_LIMIT else None,
     }
-
-
-def table_window(table: Table, rows: Sequence[int], cols: Sequence[int], index: Sequence[int] = ()) -> dict:
-    """Rows [r0, r1) × columns [c0, c1) of one 2-D view of `table`, clamped to its size:
-
-      {"rows": [r0, r1], "cols": [c0, c1], "index": [...], "data": [[...], ...],
-       "row_labels": [...] | null, "col_labels": [...] | null}
-    """
-    view, (r0, r1), (c0, c1) = _window(table, rows, cols, index)
-    return {
-        "rows": [r0, r1],
-        "cols": [c0, c1],
-        "index": [int(i) for i in index],
-        "data": _json_values(view),
-        "row_labels": None if table.row_labels is None else table.row_labels[r0:r1],
-        "col_labels": None if table.col_labels is None else table.col_labels[c0:c1],
-    }
-
-
-def table_window_float32(table: Table, rows: Sequence[int], cols: Sequence[int], index: Sequence[int] = ()) -> np.ndarray:
-    """The same window as a contiguous float32 array, row-major — for a page that wants a Float32Array."""
-    view, _, _ = _window(table, rows, cols, index)
-    if view.dtype.kind not in "biuf":
-        raise ValueError(f"table of {view.dtype} values has no float32 form; use table_window")
-    return np.ascontiguousarray(view, dtype=np.float32)  # [r1 - r0, c1 - c0]
-
-
-def _window(table: Table, rows, cols, index):
-    data = table.data
-    leading = data.shape[:-2]
-    if len(index) != len(leading) or any(not 0 <= i < n for i, n in zip(index, leading)):
-        raise IndexError(f"index {list(index)} does not pick one table out of leading axes {list(leading)}")
-    r0, r1 = _clamp(rows, data.shape[-2], "rows")
-    c0, c1 = _clamp(cols, data.shape[-1], "cols")
-    return data[tuple(index)][r0:r1, c0:c1], (r0, r1), (c0, c1)
-
-
-def _clamp(span, size: int, what: str) -> tuple[int, int]:
-    start, stop = (int(v) for v in span)
-    if start < 0 or stop < start:
-        raise ValueError(f"{what} must be [start, stop) with 0 <= start <= stop, got {list(span)}")
-    return min(start, size), min(stop, size)
 
 
 def _table_array(data) -> np.ndarray:

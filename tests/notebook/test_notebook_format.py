@@ -1,19 +1,9 @@
-"""Export and import: .py (percent format), .ipynb (validated with nbformat when installed), and the
-dict the page stores; plus reset to default sources."""
+"""Export and import: .py (percent format) and .ipynb (validated with nbformat when installed)."""
 import json
 
-import numpy as np
 import pytest
 
-from gpt2cells.notebook import Notebook
-from gpt2cells.notebook_format import (
-    cells_from_dict,
-    cells_from_ipynb,
-    cells_from_py,
-    cells_to_dict,
-    cells_to_ipynb,
-    cells_to_py,
-)
+from gpt2cells.notebook_format import cells_from_ipynb, cells_from_py, cells_to_ipynb, cells_to_py
 
 TRICKY = [
     ("prompt", 'prompt = "Hello, my name is"'),
@@ -29,8 +19,7 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("dump, load", [(cells_to_py, cells_from_py), (cells_to_ipynb, cells_from_ipynb),
-                                        (cells_to_dict, cells_from_dict)])
+@pytest.mark.parametrize("dump, load", [(cells_to_py, cells_from_py), (cells_to_ipynb, cells_from_ipynb)])
 def test_round_trip_is_exact(dump, load):
     assert load(dump(TRICKY)) == TRICKY
     assert load(dump(TRICKY[::-1])) == TRICKY[::-1]
@@ -98,61 +87,3 @@ def test_ipynb_import_skips_markdown_and_uses_ids_when_no_step_metadata():
     assert cells_from_ipynb(notebook) == [("abc", "a = 1"), ("cell-3", "b = 2\nb")]
     with pytest.raises(ValueError, match="nbformat 4"):
         cells_from_ipynb({"nbformat": 3, "worksheets": []})
-
-
-def test_dict_format_errors():
-    with pytest.raises(ValueError, match="format"):
-        cells_from_dict({"cells": []})
-    with pytest.raises(ValueError, match="version 9"):
-        cells_from_dict({"format": "gpt2cells-notebook", "version": 9, "cells": []})
-    with pytest.raises(ValueError, match="step name"):
-        cells_from_dict({"format": "gpt2cells-notebook", "version": 1, "cells": [{"id": "a b", "source": ""}]})
-
-
-DEFAULTS = [("a", "x = np.arange(4.0)"), ("b", "y = x * 2\ny"), ("c", "s = y.sum()\ns")]
-
-
-def test_notebook_export_import_keeps_cells_and_results():
-    nb = Notebook(DEFAULTS, {"np": np})
-    nb.set_source("b", "y = x * 3\ny")
-    nb.run_all()
-    for export, load in [(nb.export_py, "import_py"), (nb.export_ipynb, "import_ipynb")]:
-        other = Notebook(DEFAULTS, {"np": np})
-        getattr(other, load)(export())
-        assert other.sources() == nb.sources()
-        assert all(r.status == "idle" for r in other.results())
-        other.run_all()
-        assert other.namespace["s"] == nb.namespace["s"] == 18
-
-
-def test_storage_dict_and_reset_to_defaults():
-    nb = Notebook(DEFAULTS, {"np": np})
-    nb.run_all()
-    nb.set_source("b", "y = x + 100\ny")
-    assert nb.edited_cells() == ["b"]
-    stored = json.loads(json.dumps(nb.to_dict()))  # what localStorage would give back
-
-    reloaded = Notebook.from_dict(stored, {"np": np}, defaults=DEFAULTS)
-    assert reloaded.sources() == nb.sources() and reloaded.edited_cells() == ["b"]
-    reloaded.run_all()
-    assert reloaded.namespace["s"] == 406
-
-    stale = reloaded.reset_cell("b")
-    assert [r.id for r in stale] == ["b", "c"]
-    assert reloaded.cell("b").source == dict(DEFAULTS)["b"] and reloaded.edited_cells() == []
-    reloaded.run("b")
-    assert reloaded.namespace["s"] == 12
-
-    reloaded.add_cell("extra", "q = 1")
-    with pytest.raises(KeyError, match="no default source"):
-        reloaded.reset_cell("extra")
-
-
-def test_replace_cells_clears_old_names():
-    nb = Notebook(DEFAULTS, {"np": np})
-    nb.run_all()
-    nb.replace_cells([("only", "k = 1")])
-    assert "x" not in nb.namespace and "np" in nb.namespace
-    with pytest.raises(ValueError, match="used by another cell"):
-        nb.replace_cells([("same", ""), ("same", "")])
-    assert nb.sources() == [("only", "k = 1")]  # a failed import leaves the notebook as it was

@@ -7,30 +7,38 @@ Session running every cell in order.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gpt2cells
-import weights_pack
 from gpt2cells import steps
 from gpt2cells.notebook_session import Session
-from tests import model_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 RELU = "activated = np.maximum(hidden, 0)"
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    work = tmp_path_factory.mktemp("session-model")
+def pack_session_model(work: Path) -> Path:
+    """A tiny random GPT-2 with a trained BPE vocabulary, packed by weights_pack (needs torch: CPython only)."""
+    import weights_pack
+    from tests import model_factory
+
     tokenizer_dir = model_factory.train_bpe(work / "tokenizer")
     config = model_factory.gpt2_config(model_factory.vocab_size_of(tokenizer_dir), n_layer=3, n_head=4, n_embd=32)
     folder = model_factory.save_hf_folder(model_factory.random_gpt2(config, seed=5, init_std=0.2), tokenizer_dir,
                                           work / "hf")
     weights_pack.convert(folder, work / "m.zip", name="session-test", progress=False)
-    return gpt2cells.load(work / "m.zip")
+    return work / "m.zip"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    # inside Pyodide (tests/notebook/test_notebook_in_pyodide.py) the host packs the zip and names it here
+    packed = os.environ.get("GPT2CELLS_SESSION_ZIP")
+    return gpt2cells.load(Path(packed) if packed else pack_session_model(tmp_path_factory.mktemp("session-model")))
 
 
 def ran_session(model, sources=None) -> Session:
@@ -197,3 +205,48 @@ def test_char_model_runs_the_same_notebook():
     assert "chars" in cells and "bpe" not in cells and "pretokenize" not in cells
     ids = adder.encode(prompt_of(session))
     assert session.prediction()["id"] == int(np.argmax(adder.logits(ids)[-1]))
+
+
+def test_error_inside_a_function_from_another_cell_shows_both_cells(model):
+    helper = "def squash(v):\n    return v * missing_factor\n\nx = token_vectors + position_vectors\nx"
+    session = Session(model, {"embedding_sum": helper, "gelu": "activated = squash(hidden)"})
+    session.run("all")
+    error = session.cells["gelu"].run.error
+    trace = error["traceback"]
+    assert (error["type"], error["line"]) == ("NameError", 1)
+    assert 'File "<cell gelu>", line 1, in <module>' in trace
+    assert 'File "<cell embedding_sum>", line 2, in squash' in trace and "return v * missing_factor" in trace
+    assert trace.index("<cell gelu>") < trace.index("<cell embedding_sum>")
+    assert "notebook_session" not in trace
+    assert session.cells["embedding_sum"].status == "ok" and session.cells["logits"].status != "ok"
+
+
+def test_in_place_change_in_a_later_cell_leaves_earlier_outputs_alone(model):
+    final_ln = "x += 1000.0\n" + session_source(model, "final_ln")
+    session = ran_session(model, {"final_ln": final_ln})
+    first = session.final_namespace()["logits"].copy()
+    session.run("cell", "final_ln")  # a second run must not add 1000 twice
+    assert np.array_equal(session.final_namespace()["logits"], first)
+    last = model.config.n_layer - 1
+    trace = model.run(model.encode(prompt_of(session)))
+    assert np.array_equal(shown(session, "residual_2", last), trace[f"blocks.{last}.resid_post"])
+
+
+@pytest.mark.parametrize("bad, error_type", [("return 5", "SyntaxError"), ("x = 1\n  y = 2", "IndentationError")])
+def test_compile_time_errors_point_at_their_line(model, bad, error_type):
+    session = Session(model, {"probabilities": bad})
+    session.run("all")
+    error = session.cells["probabilities"].run.error
+    assert (error["type"], error["line"]) == (error_type, bad.count("\n") + 1)
+
+
+def test_a_failed_cell_leaves_no_partial_definitions(model):
+    session = ran_session(model)
+    session.run("cell", "probabilities", {"probabilities": "probs = 1\nboom = 1 / 0"})
+    namespace = session.final_namespace()
+    assert "boom" not in namespace and "probs" not in namespace and session.prediction() is None
+    assert session.cells["generation"].status == "ok" and "logits" in namespace
+
+
+def session_source(model, cell_id) -> str:
+    return next(spec.source for spec in Session(model).specs if spec.id == cell_id)
