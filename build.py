@@ -229,8 +229,41 @@ def copy_if_changed(source, target):
     shutil.copy2(source, target)
 
 
+# wat2wasm from the npm package wabt (package.json devDependencies): WebAssembly text in, binary out.
+WAT2WASM = """
+const fs = require("fs");
+require("wabt")().then(wabt => {
+  const module = wabt.parseWat(process.argv[1], fs.readFileSync(process.argv[1], "utf8"), {simd: true});
+  process.stdout.write(Buffer.from(module.toBinary({}).buffer));
+});
+"""
+
+
+def assemble_side_module(wat_path):
+    """A .wat file → an Emscripten side module (.so) that Pyodide's dlopen (ctypes.CDLL) loads into its own memory.
+
+    A side module is a wasm module whose first section is the custom section "dylink.0"; ours needs no memory or
+    table of its own, so its one subsection (MEM_INFO) is four zeros.
+    """
+    if not (ROOT / "node_modules" / "wabt").exists():
+        raise BuildError("node_modules/wabt missing: run `npm ci`")
+    try:
+        wasm = subprocess.run(["node", "-e", WAT2WASM, str(wat_path)], capture_output=True, cwd=ROOT, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise BuildError(f"assembling {wat_path.name} failed: {getattr(error, 'stderr', b'').decode() or error}") from error
+    if wasm[:8] != b"\0asm\x01\0\0\0":
+        raise BuildError(f"assembling {wat_path.name} gave no wasm module")
+    name = b"dylink.0"
+    mem_info = bytes([1, 4, 0, 0, 0, 0])  # subsection 1 (MEM_INFO), 4 bytes: memory size/align, table size/align
+    content = bytes([len(name)]) + name + mem_info
+    return wasm[:8] + bytes([0, len(content)]) + content + wasm[8:]
+
+
 def package_gpt2cells(target):
-    """py/gpt2cells as a zip with gpt2cells/ at its root; the worker unpacks it into site-packages."""
+    """py/gpt2cells as a zip with gpt2cells/ at its root; the worker unpacks it into site-packages.
+
+    Its .wat files go in assembled, as the .so side modules the package loads in Pyodide.
+    """
     package_dir = ROOT / "py" / "gpt2cells"
     files = sorted(p for p in package_dir.rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
@@ -239,10 +272,13 @@ def package_gpt2cells(target):
     partial = target.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
-            info = zipfile.ZipInfo(str(path.relative_to(package_dir.parent)).replace(os.sep, "/"), ZIP_EPOCH)
+            name, data = path.relative_to(package_dir.parent), path.read_bytes()
+            if path.suffix == ".wat":
+                name, data = name.with_suffix(".so"), assemble_side_module(path)
+            info = zipfile.ZipInfo(str(name).replace(os.sep, "/"), ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, data)
     os.replace(partial, target)
     return len(files)
 

@@ -67,7 +67,7 @@ function showStatus(detail) {
 }
 
 function showVersions(versions) {
-  for (const name of ["python", "numpy", "regex", "pyodide"]) {
+  for (const name of ["python", "numpy", "regex", "pyodide", "matmul"]) {
     versionsBox.querySelector(`[data-testid="${name}-version"]`).textContent = versions[name];
   }
   versionsBox.hidden = false;

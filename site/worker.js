@@ -1,7 +1,7 @@
 // Python worker: boots Pyodide off the main thread and answers requests from runtime.js.
 // Protocol (every message is structured-clone data; see docs/architecture.md):
 //   worker -> page  {type: "status", stage, message}          stage: runtime | numpy | regex | gpt2cells | ready
-//                   {type: "ready", versions: {python, pyodide, numpy, regex}}
+//                   {type: "ready", versions: {python, pyodide, numpy, regex, matmul}}
 //                   {type: "boot-error", stage, error: {type, message, traceback}}
 //                   {type: "progress", id, data}               a running call reported progress
 //                   {type: "stream", id, name: "stdout"|"stderr", text}
@@ -141,6 +141,8 @@ async function boot() {
   let stage = "runtime";
   try {
     status(stage, "loading the Python runtime (Pyodide)");
+    const packageDownload = fetch(new URL("gpt2cells.zip", SITE), { cache: "no-cache" });  // meanwhile
+    packageDownload.catch(() => {});  // awaited (and reported) at the gpt2cells stage
     pyodide = await loadPyodide({ indexURL: new URL("pyodide/", SITE).href });
     pyodide.setStdout(stream("stdout"));
     pyodide.setStderr(stream("stderr"));
@@ -154,7 +156,7 @@ async function boot() {
 
     stage = "gpt2cells";
     status(stage, "loading gpt2cells");
-    const response = await fetch(new URL("gpt2cells.zip", SITE), { cache: "no-cache" });
+    const response = await packageDownload;
     if (!response.ok) throw new Error(`gpt2cells.zip: HTTP ${response.status}`);
     const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
     pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: sitePackages });
@@ -164,8 +166,9 @@ async function boot() {
     callBridge = pyodide.runPython("def _call(fn, args, kwargs):\n    return fn(*args, **kwargs)\n_call",
                                    { globals: pyodide.globals.get("dict")() });
     const versions = pyodide.runPython(
-      "import sys, numpy, regex\n" +
-      "{'python': sys.version.split()[0], 'numpy': numpy.__version__, 'regex': regex.__version__}",
+      "import sys, numpy, regex, gpt2cells.matmul\n" +
+      "{'python': sys.version.split()[0], 'numpy': numpy.__version__, 'regex': regex.__version__,\n" +
+      " 'matmul': gpt2cells.matmul.BACKEND}",
       { globals: pyodide.globals.get("dict")() },
     ).toJs({ dict_converter: Object.fromEntries });
     versions.pyodide = pyodide.version;

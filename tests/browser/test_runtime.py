@@ -156,3 +156,16 @@ def test_boot_failure_is_reported_in_the_page(context, site_url):
     assert page.get_by_test_id("runtime-error").is_visible()
     assert page.locator('#runtime-stages li[data-stage="gpt2cells"]').get_attribute("data-state") == "failed"
     assert page.locator('#runtime-stages li[data-stage="numpy"]').get_attribute("data-state") == "done"
+
+
+def test_page_multiplies_with_the_wasm_simd_kernel(ready_page, run_python):
+    assert ready_page.get_by_test_id("matmul-version").text_content() == "wasm SIMD kernel"
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 768)).astype(np.float32)
+    w = rng.standard_normal((50, 768)).astype(np.float32)
+    got = run_python(ready_page, "import numpy as np\nfrom gpt2cells.matmul import matmul_nt\n"
+                                 f"x = np.array({x.tolist()}, dtype=np.float32)\n"
+                                 f"w = np.array({w.tolist()}, dtype=np.float32)\n"
+                                 "matmul_nt(x, w).tolist()")
+    expected = x.astype(np.float64) @ w.astype(np.float64).T
+    assert np.abs(np.array(got) - expected).max() <= 1e-5 * np.abs(expected).max()

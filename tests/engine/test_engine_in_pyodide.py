@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,25 @@ SCRIPT = '''
 import json, sys, zipfile
 import numpy as np
 import gpt2cells
+import gpt2cells.matmul
+
+
+def kernel_vs_einsum():
+    """Largest relative difference of matmul_nt from einsum, over shapes that hit every path of the kernel."""
+    rng = np.random.default_rng(3)
+    worst = 0.0
+    for n, k, m in [(1, 768, 3072), (10, 3072, 768), (3, 32, 7), (5, 8, 1), (2, 36, 5), (4, 6, 9), (1, 768, 50257)]:
+        x = rng.standard_normal((n, k)).astype(np.float32)
+        w = rng.standard_normal((m, k)).astype(np.float32)
+        expected = np.einsum("ij,kj->ik", x.astype(np.float64), w.astype(np.float64))
+        got = gpt2cells.matmul.matmul_nt(x, w)
+        assert got.shape == (n, m) and got.dtype == np.float32
+        worst = max(worst, float(np.abs(got - expected).max() / np.abs(expected).max()))
+    strided = rng.standard_normal((6, 64)).astype(np.float32)[::2, ::2]  # not contiguous
+    w = rng.standard_normal((12, 32)).astype(np.float32)
+    assert np.allclose(gpt2cells.matmul.matmul_nt(strided, w), strided @ w.T, atol=1e-5)
+    return worst
+
 
 work = WORK_DIR  # set by pyodide_engine.mjs
 inputs = json.load(open(f"{work}/inputs.json"))
@@ -45,6 +65,8 @@ json.dump({
     "sampled": [from_path.generate(ids[:5], 10, temperature=1.0, top_k=20, seed=s) for s in (1, 1, 2)],
     "encoded": [from_path.encode(s) for s in inputs["texts"]],
     "round_trip": all(from_path.decode(from_path.encode(s)) == s for s in inputs["texts"]),
+    "matmul_backend": gpt2cells.matmul.BACKEND,
+    "kernel_vs_einsum": kernel_vs_einsum(),
 }, open(f"{work}/outputs.json", "w"))
 '''
 
@@ -58,17 +80,23 @@ def test_engine_in_pyodide_matches_hf(tiny_zip, tiny_hf, bpe_dir, tmp_path):
     build.resolve_wheels(lock, build.DEFAULT_CACHE)
     wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"]) for name in build.WHEEL_PACKAGES]
     shutil.copy(tiny_zip, tmp_path / "tiny.zip")
+    # gpt2cells as the page gets it: build.py's package, with the wasm SIMD kernel assembled
+    build.package_gpt2cells(tmp_path / "gpt2cells.zip")
+    with zipfile.ZipFile(tmp_path / "gpt2cells.zip") as package:
+        package.extractall(tmp_path / "py")
     ids = np.random.default_rng(21).integers(0, tiny_hf.config.vocab_size, tiny_hf.config.n_positions).tolist()
     texts = SAMPLES + ["Hello, world! Don't panic: 42 日本語 🙂"]
     (tmp_path / "inputs.json").write_text(json.dumps({"ids": ids, "texts": texts}))
     (tmp_path / "script.py").write_text(SCRIPT)
     run = subprocess.run([node, str(Path(__file__).with_name("pyodide_engine.mjs")), str(build.PYODIDE_NPM_DIR),
-                          str(ROOT / "py"), str(tmp_path), str(tmp_path / "script.py"), *wheels],
+                          str(tmp_path / "py"), str(tmp_path), str(tmp_path / "script.py"), *wheels],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads((tmp_path / "outputs.json").read_text())
     print(out["python"], out["numpy"], file=sys.stderr)
     assert out["python"].startswith("3.14") and out["numpy"].startswith("2.")
+    assert out["matmul_backend"] == "wasm SIMD kernel"
+    assert out["kernel_vs_einsum"] < 1e-5  # float32 rounding of sums of up to 3072 products
     with torch.no_grad():
         expected = tiny_hf(torch.tensor([ids])).logits[0].numpy()
         greedy = tiny_hf.generate(torch.tensor([ids[:5]]), max_new_tokens=20, do_sample=False,
