@@ -3,7 +3,8 @@
   ;; out[i, j] = sum_p x[i, p] * w[j, p]   (x [n, k], w [m, k], out [n, m]; float32, row-major; k % 4 == 0)
   ;; Pyodide's NumPy has no BLAS; this is gpt2cells.matmul's fast path there. It imports Pyodide's own memory
   ;; (build.py makes it an Emscripten side module), so it reads the numpy arrays where they are, no copies.
-  ;; Four rows of w at a time share each load of x; four f32x4 lanes add up every fourth product.
+  ;; Four rows of w at a time share each load of x (and two rows of x each load of w); each sum runs in four
+  ;; f32x4 lanes, which add up every fourth product and are added together at the end.
   (func $hsum (param $v v128) (result f32)
     (f32.add
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
@@ -11,7 +12,7 @@
   (func (export "matmul_nt") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32)
     (local $j i32) (local $i i32) (local $p i32) (local $row i32) (local $kb i32)
     (local $xp i32) (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $o i32)
-    (local $xv v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $xv v128) (local $yv v128) (local $wv v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local.set $kb (i32.shl (local.get $k) (i32.const 2)))  ;; bytes per row
     ;; four weight rows at a time
     (local.set $j (i32.const 0))
@@ -23,6 +24,51 @@
         (local.set $w2 (i32.add (local.get $w1) (local.get $kb)))
         (local.set $w3 (i32.add (local.get $w2) (local.get $kb)))
         (local.set $i (i32.const 0))
+        ;; two rows of x at a time: eight sums share each load
+        (block $done_i2
+          (loop $each_i2
+            (br_if $done_i2 (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $n)))
+            (local.set $xp (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $kb))))
+            (local.set $a0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $b0 (v128.const i32x4 0 0 0 0))
+            (local.set $b1 (v128.const i32x4 0 0 0 0))
+            (local.set $b2 (v128.const i32x4 0 0 0 0))
+            (local.set $b3 (v128.const i32x4 0 0 0 0))
+            (local.set $p (i32.const 0))
+            (block $done_p2
+              (loop $each_p2
+                (br_if $done_p2 (i32.ge_u (local.get $p) (local.get $kb)))
+                (local.set $xv (v128.load (i32.add (local.get $xp) (local.get $p))))
+                (local.set $yv (v128.load (i32.add (i32.add (local.get $xp) (local.get $kb)) (local.get $p))))
+                (local.set $wv (v128.load (i32.add (local.get $w0) (local.get $p))))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xv) (local.get $wv))))
+                (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $yv) (local.get $wv))))
+                (local.set $wv (v128.load (i32.add (local.get $w1) (local.get $p))))
+                (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xv) (local.get $wv))))
+                (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $yv) (local.get $wv))))
+                (local.set $wv (v128.load (i32.add (local.get $w2) (local.get $p))))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $xv) (local.get $wv))))
+                (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $yv) (local.get $wv))))
+                (local.set $wv (v128.load (i32.add (local.get $w3) (local.get $p))))
+                (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xv) (local.get $wv))))
+                (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $yv) (local.get $wv))))
+                (local.set $p (i32.add (local.get $p) (i32.const 16)))
+                (br $each_p2)))
+            (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2))))
+            (f32.store offset=0 (local.get $o) (call $hsum (local.get $a0)))
+            (f32.store offset=4 (local.get $o) (call $hsum (local.get $a1)))
+            (f32.store offset=8 (local.get $o) (call $hsum (local.get $a2)))
+            (f32.store offset=12 (local.get $o) (call $hsum (local.get $a3)))
+            (local.set $o (i32.add (local.get $o) (i32.shl (local.get $m) (i32.const 2))))
+            (f32.store offset=0 (local.get $o) (call $hsum (local.get $b0)))
+            (f32.store offset=4 (local.get $o) (call $hsum (local.get $b1)))
+            (f32.store offset=8 (local.get $o) (call $hsum (local.get $b2)))
+            (f32.store offset=12 (local.get $o) (call $hsum (local.get $b3)))
+            (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (br $each_i2)))
         (block $done_i
           (loop $each_i
             (br_if $done_i (i32.ge_u (local.get $i) (local.get $n)))
