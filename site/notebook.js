@@ -377,7 +377,12 @@ export class Notebook {
     this.setStatus(view, state.status, state);
     view.edited.hidden = view.editor.getValue() === state.default_source;
     view.editor.markErrorLine(state.status === "failed" && state.error ? state.error.line : 0);
-    this.renderOutput(view);
+    // a run reports each cell as it finishes and again at the end: draw (and fetch) its tables once
+    const outputKey = JSON.stringify([state.status, state.stdout, state.error, state.output]);
+    if (outputKey !== view.outputKey) {
+      view.outputKey = outputKey;
+      this.renderOutput(view);
+    }
   }
 
   setStatus(view, status, state = view.state) {
@@ -400,6 +405,7 @@ export class Notebook {
     view.state = { ...view.state, status: "failed", error: { traceback: "Interrupted: Python was restarted to stop this cell.", line: null } };
     this.setStatus(view, "failed");
     view.output.replaceChildren(el("pre", { class: "traceback", testid: "cell-traceback", text: view.state.error.traceback }));
+    view.outputKey = null;
   }
 
   renderOutput(view) {
