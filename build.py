@@ -363,7 +363,9 @@ class DistRequestHandler(http.server.SimpleHTTPRequestHandler):
     quiet = False
 
     def end_headers(self):
-        self.send_header("Cache-Control", "no-store")  # a rebuilt dist/ is picked up on reload
+        # like a static host: the browser keeps files (and V8 its compiled wasm) but revalidates each load, so a
+        # rebuilt dist/ is picked up on reload (If-Modified-Since → 304 otherwise)
+        self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
     def log_message(self, format, *args):

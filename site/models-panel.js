@@ -3,8 +3,8 @@
 //   const panel = mountModelsPanel(document.getElementById("models"), runtime);
 //
 // Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
-// Load: each stored tensor is read as one ArrayBuffer and transferred (not copied) to the worker, where
-// gpt2cells.worker_api copies it once into numpy. The active model loads again after every page load and
+// Load: each stored tensor is read as one ArrayBuffer (ahead of Python, see READ_AHEAD_BYTES) and transferred
+// (not copied) to the worker, where gpt2cells.worker_api copies it once into numpy. The active model loads again after every page load and
 // after a Python restart.
 
 import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
@@ -29,6 +29,36 @@ function element(tag, attributes = {}, ...children) {
   }
   node.append(...children);
   return node;
+}
+
+// Loading reads tensors from IndexedDB ahead of Python — while the runtime boots and while Python copies the
+// previous tensor — holding at most this many bytes in the page (plus one tensor bigger than that).
+const READ_AHEAD_BYTES = 256 * 2 ** 20;
+
+/** Reads `tensors` in order, up to `budget` bytes ahead of the consumer; take() → the next one's ArrayBuffer. */
+function readAhead(tensors, read, budget) {
+  let next = 0;
+  let held = 0;
+  const pending = [];
+  const fill = () => {
+    while (next < tensors.length && (pending.length === 0 || held + tensors[next].nbytes <= budget)) {
+      const tensor = tensors[next++];
+      held += tensor.nbytes;
+      const reading = read(tensor);
+      reading.catch(() => {}); // a failure is reported by take(); one never taken is of no interest
+      pending.push({ tensor, reading });
+    }
+  };
+  fill();
+  return {
+    async take() {
+      const { tensor, reading } = pending.shift();
+      const buffer = await reading;
+      held -= tensor.nbytes; // the caller transfers it away at once
+      fill();
+      return buffer;
+    },
+  };
 }
 
 function percent(done, total) {
@@ -268,6 +298,8 @@ export class ModelsPanel {
     this.showProgress(`${label}: waiting for the Python runtime`, 0, total);
     const call = (fn, args, options) => this.runtime.call(`${API}.${fn}`, args, {}, options);
     let restarted = false;
+    const tensors = readAhead(manifest.tensors, (tensor) => this.store.readBytes(id, `tensor:${tensor.name}`),
+                              READ_AHEAD_BYTES);
     try {
       await this.runtime.ready;
       await call("begin_load", [JSON.stringify(manifest)]);
@@ -278,7 +310,7 @@ export class ModelsPanel {
       for (const tensor of manifest.tensors) {
         if (controller.signal.aborted) throw new LoadCancelled();
         this.showProgress(`${label}: ${tensor.name}`, done, total);
-        const buffer = await this.store.readBytes(id, `tensor:${tensor.name}`);
+        const buffer = await tensors.take();
         await call("put_tensor", [tensor.name, buffer], { transfer: [buffer] });
         done += tensor.nbytes;
       }
