@@ -5,12 +5,17 @@
 // Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
 // Load: each stored tensor is read as one ArrayBuffer (ahead of Python, see READ_AHEAD_BYTES) and transferred
 // (not copied) to the worker, where gpt2cells.worker_api copies it once into numpy. The active model loads again after every page load and
-// after a Python restart.
+// after a Python restart. With no stored model active, the built-in one (BUILTIN_MODELS) is.
 
 import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
-import { describeConfig } from "./weights-manifest.js";
+import { MANIFEST_ENTRY, describeConfig, parseManifest, planImport } from "./weights-manifest.js";
+import { openZip } from "./zip-reader.js";
 
 const API = "gpt2cells.worker_api";
+// Shipped with the site (site/models/, docs/adder.md), so the notebook works before any download. A built-in
+// model is read from the site itself, never copied into IndexedDB, and cannot be deleted; it is the active
+// model whenever no stored model is.
+const BUILTIN_MODELS = [{ id: "builtin:adder", url: "models/adder.zip" }];
 
 class LoadCancelled extends Error {
   constructor() {
@@ -76,6 +81,8 @@ export class ModelsPanel {
     this.store = null;
     this.busy = null; // {kind: "import"|"load", controller}
     this.loadedId = null; // model id whose weights are in Python
+    this.builtins = new Map(); // id -> {id, name, size, date, manifest, builtin: true, tensors: {name: Blob}}
+    this.loading = Promise.resolve(); // the running loadModel, if any
     this.render();
   }
 
@@ -159,8 +166,46 @@ export class ModelsPanel {
       this.setStatus("error", "No model: storage unavailable.");
       return;
     }
+    await this.openBuiltins();
     await this.refresh();
     await this.loadActive();
+  }
+
+  /** Read the built-in models' zips from the site (validated like a drop, not stored). */
+  async openBuiltins() {
+    for (const { id, url } of BUILTIN_MODELS) {
+      try {
+        const response = await fetch(new URL(url, document.baseURI));
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const blob = await response.blob();
+        const zip = await openZip(blob);
+        const manifest = parseManifest(await zip.entries.get(MANIFEST_ENTRY)?.slice().text());
+        const plan = planImport(manifest, zip);
+        const entries = new Map([...plan.files.map((f) => [`file:${f.path}`, f.zipEntry]),
+                                 ...plan.tensors.map((t) => [`tensor:${t.name}`, t.zipEntry])]);
+        this.builtins.set(id, { id, name: manifest.name, size: blob.size, date: null, manifest, builtin: true, entries });
+      } catch (error) {
+        this.showError(`The built-in model ${url} could not be read: ${error.message}`);
+      }
+    }
+  }
+
+  async getModel(id) {
+    return this.builtins.get(id) ?? (await this.store.getModel(id));
+  }
+
+  async activeId() {
+    return (await this.store.getActiveId()) ?? this.builtins.keys().next().value ?? null;
+  }
+
+  async readBytes(id, key) {
+    const entry = this.builtins.get(id)?.entries.get(key);
+    return entry ? entry.slice().arrayBuffer() : this.store.readBytes(id, key);
+  }
+
+  async readText(id, key) {
+    const entry = this.builtins.get(id)?.entries.get(key);
+    return entry ? entry.slice().text() : this.store.readText(id, key);
   }
 
   // ---------------------------------------------------------------- display
@@ -204,11 +249,12 @@ export class ModelsPanel {
 
   async refresh() {
     if (!this.store) return;
-    const [models, activeId, storage] = await Promise.all([
-      this.store.listModels(), this.store.getActiveId(), this.store.storageEstimate(),
+    const [stored, activeId, storage] = await Promise.all([
+      this.store.listModels(), this.activeId(), this.store.storageEstimate(),
     ]);
+    const models = [...stored, ...this.builtins.values()];
     this.list.replaceChildren(...models.map((model) => this.modelItem(model, model.id === activeId)));
-    if (!models.length) this.list.append(element("li", { class: "model-empty", text: "No models stored yet." }));
+    if (!stored.length) this.list.append(element("li", { class: "model-empty", text: "No models stored yet." }));
     this.storage.textContent = `Storage: ${formatBytes(storage.usage)} used of ${formatBytes(storage.quota)} ` +
       `this site may use · ${storage.persisted ? "persistent" : "not persistent (the browser may evict it when disk is low)"}`;
   }
@@ -223,18 +269,24 @@ export class ModelsPanel {
     remove.addEventListener("click", () => this.deleteModel(model.id, model.name));
     use.disabled = remove.disabled = Boolean(this.busy);
     return element("li", { class: "model-item", "data-testid": "model-item", "data-model-id": model.id,
-      "data-active": active ? "true" : "false", "aria-current": active ? "true" : false },
+      "data-active": active ? "true" : "false", "aria-current": active ? "true" : false,
+      "data-builtin": model.builtin ? "true" : false },
       element("span", { class: "model-name", "data-testid": "model-name", text: model.name }),
       element("span", { class: "model-size", "data-testid": "model-size", text: formatBytes(model.size) }),
-      element("span", { class: "model-date", "data-testid": "model-date", text: formatDate(model.date) }),
+      element("span", { class: "model-date", "data-testid": "model-date",
+        text: model.builtin ? "built in" : formatDate(model.date) }),
       element("span", { class: "model-config", text: describeConfig(model.manifest.config) }),
       active ? element("span", { class: "model-active", text: "active" }) : "",
-      use, remove);
+      use, model.builtin ? "" : remove);
   }
 
   // ---------------------------------------------------------------- actions
 
   async importFile(file) {
+    if (this.busy?.kind === "load") { // e.g. the built-in model loading at page start: the drop wins
+      this.busy.controller.abort();
+      await this.loading;
+    }
     if (this.busy || !this.store) return;
     this.clearMessages();
     const controller = new AbortController();
@@ -255,12 +307,13 @@ export class ModelsPanel {
       await this.refresh();
     }
     if (record) await this.loadModel(record.id);
+    else if (this.loadedId === null) await this.loadActive(); // the drop stopped a load: finish it after all
   }
 
   async useModel(id) {
     if (this.busy) return;
     this.clearMessages();
-    await this.store.setActive(id);
+    await this.store.setActive(this.builtins.has(id) ? null : id);
     await this.refresh();
     await this.loadModel(id);
   }
@@ -269,24 +322,30 @@ export class ModelsPanel {
     if (this.busy) return;
     this.clearMessages();
     await this.store.deleteModel(id);
+    this.showNotice(`Deleted ${name}.`);
+    await this.refresh();
     if (id === this.loadedId) {
       this.loadedId = null;
       await this.runtime.call(`${API}.cancel_load`).catch(() => {});
       this.setStatus("none", "No model loaded.");
+      await this.loadActive(); // the built-in model, when there is one
     }
-    this.showNotice(`Deleted ${name}.`);
-    await this.refresh();
   }
 
   async loadActive() {
     if (!this.store || this.busy) return;
-    const id = await this.store.getActiveId();
+    const id = await this.activeId();
     if (id) await this.loadModel(id);
   }
 
-  /** Copy a stored model into the Python worker, tensor by tensor, with progress and Cancel. */
-  async loadModel(id) {
-    const record = await this.store.getModel(id);
+  /** Copy a stored (or built-in) model into the Python worker, tensor by tensor, with progress and Cancel. */
+  loadModel(id) {
+    this.loading = this.#load(id);
+    return this.loading;
+  }
+
+  async #load(id) {
+    const record = await this.getModel(id);
     if (!record) return;
     const { manifest } = record;
     const controller = new AbortController();
@@ -298,13 +357,13 @@ export class ModelsPanel {
     this.showProgress(`${label}: waiting for the Python runtime`, 0, total);
     const call = (fn, args, options) => this.runtime.call(`${API}.${fn}`, args, {}, options);
     let restarted = false;
-    const tensors = readAhead(manifest.tensors, (tensor) => this.store.readBytes(id, `tensor:${tensor.name}`),
+    const tensors = readAhead(manifest.tensors, (tensor) => this.readBytes(id, `tensor:${tensor.name}`),
                               READ_AHEAD_BYTES);
     try {
       await this.runtime.ready;
       await call("begin_load", [JSON.stringify(manifest)]);
       for (const path of Object.values(manifest.tokenizer.files)) {
-        await call("put_file", [path, await this.store.readText(id, `file:${path}`)]);
+        await call("put_file", [path, await this.readText(id, `file:${path}`)]);
       }
       let done = 0;
       for (const tensor of manifest.tensors) {

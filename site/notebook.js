@@ -99,11 +99,14 @@ export class Notebook {
     const check = () => {
       const status = this.modelStatus?.();
       const state = status?.dataset.state;
+      const idle = !this.busy && !this.pendingJobs;
+      // another model became ready while a run kept this notebook open: open it for the new one
+      if (state === "ready" && this.open && idle && status.textContent !== this.openedFor) this.close("");
       if (state === "ready" && !this.open) {
         if (this.opening) this.recheck = true; // a model may have arrived while we were asking
         else this.openForModel();
       }
-      else if (state !== "ready" && this.open && !this.busy) this.close("The notebook appears when a model is loaded into Python.");
+      else if (state !== "ready" && this.open && idle) this.close("The notebook appears when a model is loaded into Python.");
       if (status && status !== this.observed) {
         this.observer?.disconnect();
         this.observer = new MutationObserver(check);
@@ -121,6 +124,7 @@ export class Notebook {
   async openForModel({ autoRun = true } = {}) {
     this.opening = true;
     try {
+      this.openedFor = this.modelStatus?.()?.textContent;
       const { value: info } = await this.runtime.call("gpt2cells.worker_api.loaded");
       if (!info) return;
       this.modelInfo = info;
@@ -639,6 +643,7 @@ export class Notebook {
       this.completedRuns = (this.completedRuns || 0) + 1;
       this.root.dataset.completedRuns = String(this.completedRuns);
       this.root.dataset.busy = String(this.pendingJobs > 0);
+      this.checkModel?.(); // the model may have changed while this job ran
     });
     this.chain = job.catch(() => {});
     return job;

@@ -7,6 +7,7 @@ cells, the engine's steps with the same edit applied natively.
 from __future__ import annotations
 
 import json
+import zipfile
 import re
 
 import numpy as np
@@ -65,6 +66,9 @@ def top_k(model, logits_last, k=10):
 def open_with_model(page, site_url, zip_path):
     page.goto(site_url)
     page.get_by_test_id("weights-file").set_input_files(str(zip_path))
+    with zipfile.ZipFile(zip_path) as packed:  # the page starts with its built-in model: wait for this one
+        name = json.loads(packed.read("manifest.json"))["name"]
+    expect(page.get_by_test_id("model-status")).to_contain_text(f"{name} — ", timeout=LOAD_TIMEOUT_MS)
     wait_notebook(page)
 
 

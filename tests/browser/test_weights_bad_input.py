@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.weights_testkit import (
-    choose_file, expect_ready, idb_snapshot, pack_tiny_model, resigned, rewrite_zip, tensor_entry,
+    choose_file, expect_ready, idb_snapshot, pack_tiny_model, resigned, rewrite_zip, stored_items, tensor_entry,
     wait_idle, write_sparse_zip64,
 )
 
@@ -69,7 +69,7 @@ def assert_refused(page, good, before, data: bytes | None, name: str, *fragments
     wait_idle(page)
     assert idb_snapshot(page) == before
     expect_ready(page, good)
-    expect(page.get_by_test_id("model-item")).to_have_count(len(before["models"]))
+    expect(stored_items(page)).to_have_count(len(before["models"]))
 
 
 def zip_bytes(tmp_path, good, **changes) -> bytes:

@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 
 import gpt2cells
 from tests.browser.weights_testkit import (
-    DatabaseHold, choose_file, drop_file, expect_ready, idb_snapshot, pack_tiny_model, page_logits, wait_idle,
+    DatabaseHold, choose_file, drop_file, expect_builtin_ready, expect_ready, idb_snapshot, pack_tiny_model,
+    page_logits, stored_items, wait_idle,
 )
 
 PROMPT = "Hello, world! The quick brown fox."
@@ -49,7 +50,7 @@ def test_drop_stores_loads_and_survives_reload(page, site_url, models):
     alpha = models["alpha"]
     page.goto(site_url)
     wait_idle(page)
-    expect(page.get_by_test_id("model-status")).to_contain_text("No model loaded")
+    expect_builtin_ready(page)  # before any drop, the built-in model, which is not stored
     assert idb_snapshot(page) == {"models": [], "blobs": [], "settings": {}}
 
     drop_file(page, alpha.zip_path)
@@ -65,7 +66,7 @@ def test_drop_stores_loads_and_survives_reload(page, site_url, models):
     assert len(snapshot["blobs"]) == alpha.n_tensors + alpha.n_files
     assert {k: v for k, v in stored.items() if k.startswith("tensor:")} == tensor_bytes
     assert {kind for *_, kind in snapshot["blobs"]} == {"Blob"}
-    item = page.get_by_test_id("model-item")
+    item = stored_items(page)
     expect(item).to_have_count(1)
     expect(item.get_by_test_id("model-name")).to_have_text(alpha.name)
     expect(item.get_by_test_id("model-size")).not_to_be_empty()
@@ -97,7 +98,7 @@ def test_file_input_two_models_switch_and_delete(page, site_url, models):
     ids = stored_ids(snapshot)
     assert set(ids) == {alpha.name, beta.name}
     assert snapshot["settings"] == {"active": ids[beta.name]}
-    expect(page.get_by_test_id("model-item")).to_have_count(2)
+    expect(stored_items(page)).to_have_count(2)
 
     alpha_item = page.locator(f'[data-testid="model-item"][data-model-id="{ids[alpha.name]}"]')
     alpha_item.get_by_test_id("model-use").click()
@@ -112,7 +113,7 @@ def test_file_input_two_models_switch_and_delete(page, site_url, models):
 
     beta_item = page.locator(f'[data-testid="model-item"][data-model-id="{ids[beta.name]}"]')
     beta_item.get_by_test_id("model-delete").click()
-    expect(page.get_by_test_id("model-item")).to_have_count(1)
+    expect(stored_items(page)).to_have_count(1)
     after = idb_snapshot(page)
     assert stored_ids(after) == {alpha.name: ids[alpha.name]}
     assert {model_id for model_id, *_ in after["blobs"]} == {ids[alpha.name]}
@@ -121,11 +122,11 @@ def test_file_input_two_models_switch_and_delete(page, site_url, models):
     check_logits(page, alpha)
 
     alpha_item.get_by_test_id("model-delete").click()
-    expect(page.get_by_test_id("model-status")).to_contain_text("No model loaded")
+    expect_builtin_ready(page)  # with no stored model left, the built-in one is active again
     assert idb_snapshot(page) == {"models": [], "blobs": [], "settings": {}}
     page.reload()
     wait_idle(page)
-    expect(page.get_by_test_id("model-status")).to_contain_text("No model loaded")
+    expect_builtin_ready(page)
 
 
 def test_drop_zone_is_keyboard_accessible(page, site_url):
@@ -212,7 +213,7 @@ def test_cancel_load(page, site_url, models):
 
     # Python is busy with a cell, so the load waits in the worker's queue while we press Cancel.
     page.evaluate("() => { window.__busy = window.gpt2cells.runtime.exec('import time; time.sleep(8)'); }")
-    page.get_by_test_id("model-use").click()  # "Reload"
+    stored_items(page).get_by_test_id("model-use").click()  # "Reload"
     expect(page.get_by_test_id("model-status")).to_have_attribute("data-state", "loading")
     expect(page.get_by_test_id("weights-progress")).to_be_visible()
     page.get_by_test_id("weights-cancel").click()
@@ -222,6 +223,6 @@ def test_cancel_load(page, site_url, models):
     assert idb_snapshot(page) == before  # cancelling a load changes nothing stored
     assert page.evaluate("""async () => (await window.gpt2cells.runtime.call(
         "gpt2cells.worker_api.loaded")).value""") is None
-    page.get_by_test_id("model-use").click()  # "Load"
+    stored_items(page).get_by_test_id("model-use").click()  # "Load"
     expect_ready(page, alpha)
     check_logits(page, alpha)

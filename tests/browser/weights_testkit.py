@@ -119,6 +119,20 @@ def wait_idle(page) -> None:
         timeout=READY_TIMEOUT_MS)
 
 
+BUILTIN_NAME = "adder"  # site/models/adder.zip, the page's built-in model
+
+
+def stored_items(page):
+    """The model list's entries for stored models (the built-in one is listed too)."""
+    return page.locator('[data-testid="model-item"]:not([data-builtin])')
+
+
+def expect_builtin_ready(page) -> None:
+    status = page.get_by_test_id("model-status")
+    expect(status).to_contain_text(f"{BUILTIN_NAME} — ", timeout=READY_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-state", "ready", timeout=READY_TIMEOUT_MS)
+
+
 def expect_ready(page, model: PackedModel) -> None:
     status = page.get_by_test_id("model-status")
     expect(status).to_have_attribute("data-state", "ready", timeout=READY_TIMEOUT_MS)
