@@ -4,8 +4,9 @@
 //
 // Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
 // Load: each stored tensor is read as one ArrayBuffer (ahead of Python, see READ_AHEAD_BYTES) and transferred
-// (not copied) to the worker, where gpt2cells.worker_api copies it once into numpy. The active model loads again after every page load and
-// after a Python restart. With no stored model active, the built-in one (BUILTIN_MODELS) is.
+// (not copied) to the worker, where gpt2cells.worker_api copies it once into numpy. The active model loads
+// again after every page load and after a Python restart. With no stored model active, the built-in one
+// (BUILTIN_MODELS) is.
 
 import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
 import { MANIFEST_ENTRY, describeConfig, parseManifest, planImport } from "./weights-manifest.js";
@@ -81,7 +82,7 @@ export class ModelsPanel {
     this.store = null;
     this.busy = null; // {kind: "import"|"load", controller}
     this.loadedId = null; // model id whose weights are in Python
-    this.builtins = new Map(); // id -> {id, name, size, date, manifest, builtin: true, tensors: {name: Blob}}
+    this.builtins = new Map(); // id -> {id, name, size, manifest, builtin: true, entries: Map(key -> zip slice)}
     this.loading = Promise.resolve(); // the running loadModel, if any
     this.render();
   }
