@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C (128 + SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("weights_pack: interrupted; nothing written", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 def run_convert(args) -> int:
