@@ -346,14 +346,19 @@ export class ModelsPanel {
   }
 
   async #load(id) {
-    const record = await this.getModel(id);
-    if (!record) return;
-    const { manifest } = record;
+    // busy before the first await: a drop arriving meanwhile must find this load and stop it, not run beside it
+    if (this.busy) return; // an import started while our caller was awaiting: it loads its own model
     const controller = new AbortController();
-    const total = manifest.tensors.reduce((sum, t) => sum + t.nbytes, 0);
-    const label = `Loading ${record.name} into Python`;
     this.loadedId = null;
     this.setBusy({ kind: "load", controller });
+    const record = await this.getModel(id);
+    if (!record || controller.signal.aborted) {
+      this.setBusy(null);
+      return;
+    }
+    const { manifest } = record;
+    const total = manifest.tensors.reduce((sum, t) => sum + t.nbytes, 0);
+    const label = `Loading ${record.name} into Python`;
     this.setStatus("loading", `${label}…`);
     this.showProgress(`${label}: waiting for the Python runtime`, 0, total);
     const call = (fn, args, options) => this.runtime.call(`${API}.${fn}`, args, {}, options);
