@@ -224,10 +224,9 @@ export class WeightsStore {
   /**
    * Validate and store a weights zip. Nothing becomes visible unless every tensor checks out and is written.
    * onProgress({phase, done, total}) — bytes; signal — an AbortSignal for Cancel.
-   * options.storeAs: "blob" (default) or "arraybuffer" (kept for bench/ comparisons).
    * Returns the new model record (already the active model).
    */
-  async importZip(file, { onProgress = () => {}, signal, storeAs = "blob" } = {}) {
+  async importZip(file, { onProgress = () => {}, signal } = {}) {
     onProgress({ phase: "reading zip directory", done: 0, total: file.size });
     const zip = await openZip(file);
     const manifestEntry = zip.entries.get(MANIFEST_ENTRY);
@@ -257,7 +256,6 @@ export class WeightsStore {
         for (const item of items) {
           if (signal?.aborted) throw new ImportCancelled();
           const slice = item.zipEntry.slice();
-          let data = slice;
           if (item.sha256) {
             onProgress({ phase: `checking ${item.label}`, done, total });
             const buffer = await readWhole(slice, {
@@ -269,12 +267,11 @@ export class WeightsStore {
               throw new ManifestError(`${item.label}: sha256 of its bytes is ${digest} but manifest.json says ` +
                 `${item.sha256} — the zip is damaged or was edited; make it again with weights_pack`);
             }
-            if (storeAs === "arraybuffer") data = buffer;
           } else {
             done += item.zipEntry.size;
           }
           onProgress({ phase: `storing ${item.label}`, done, total });
-          await this.#putBlob(id, item.key, data);
+          await this.#putBlob(id, item.key, slice);
         }
         if (signal?.aborted) throw new ImportCancelled();
         onProgress({ phase: "committing", done, total });
