@@ -137,15 +137,27 @@ function stream(name) {
   };
 }
 
+async function download(responsePromise, name) {
+  const response = await responsePromise;
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
 async function boot() {
   let stage = "runtime";
   try {
     status(stage, "loading the Python runtime (Pyodide)");
-    const packageDownload = fetch(new URL("gpt2cells.zip", SITE), { cache: "no-cache" });  // meanwhile
-    packageDownload.catch(() => {});  // awaited (and reported) at the gpt2cells stage
+    // fetched meanwhile; awaited (and reported) where they are needed
+    const bytecodeDownload = fetch(new URL("pyodide/packages-bytecode.zip", SITE));
+    const packageDownload = fetch(new URL("gpt2cells.zip", SITE), { cache: "no-cache" });
+    bytecodeDownload.catch(() => {});
+    packageDownload.catch(() => {});
     pyodide = await loadPyodide({ indexURL: new URL("pyodide/", SITE).href });
     pyodide.setStdout(stream("stdout"));
     pyodide.setStderr(stream("stderr"));
+    const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+    // numpy's and regex's modules compiled by build.py, so importing them does not compile their sources
+    pyodide.unpackArchive(await download(bytecodeDownload, "packages-bytecode.zip"), "zip", { extractDir: sitePackages });
 
     for (const name of ["numpy", "regex"]) {
       stage = name;
@@ -156,10 +168,7 @@ async function boot() {
 
     stage = "gpt2cells";
     status(stage, "loading gpt2cells");
-    const response = await packageDownload;
-    if (!response.ok) throw new Error(`gpt2cells.zip: HTTP ${response.status}`);
-    const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
-    pyodide.unpackArchive(await response.arrayBuffer(), "zip", { extractDir: sitePackages });
+    pyodide.unpackArchive(await download(packageDownload, "gpt2cells.zip"), "zip", { extractDir: sitePackages });
     pyodide.runPython("import importlib; importlib.invalidate_caches(); import gpt2cells");
 
     namespace = pyodide.globals.get("dict")();

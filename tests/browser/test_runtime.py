@@ -30,6 +30,13 @@ def test_python_in_the_page_is_pyodide_314(ready_page, run_python):
     assert info == {"platform": "emscripten", "version": [3, 14], "numpy": "2.4.3"}
 
 
+def test_page_imports_numpy_from_the_bytecode_build_py_compiled(ready_page, run_python):
+    loaded = run_python(ready_page, "import os, sys\n"
+                                    "[(name, os.path.exists(module.__cached__)) for name, module in sys.modules.items()\n"
+                                    " if name.split('.')[0] in ('numpy', 'regex') and getattr(module, '__cached__', None)]")
+    assert len(loaded) > 20 and all(found for _, found in loaded), loaded
+
+
 def test_regex_unicode_classes_match_cpython_regex(ready_page, run_python):
     text = "naïve café: 12 Ωmega-tests, Ünïcödé!"
     pattern = r" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+"  # \p{..} is what the stdlib re lacks

@@ -117,3 +117,47 @@ def test_server_sends_module_and_wasm_mime_types(verified_wheels, tmp_path):
     assert types["worker.js"].startswith("application/javascript")
     assert types["pyodide/pyodide.mjs"].startswith("application/javascript")
     assert types["pyodide/pyodide.asm.wasm"] == "application/wasm"
+
+
+BYTECODE_CHECK = '''
+import importlib.util, site, sys, zipfile
+from pathlib import Path
+
+def check(source, pyc, where):
+    # flags 1: hash-based and unchecked; bytes 8..16: the hash of the source it was compiled from
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER, f"{where}: magic {pyc[:4]!r}"
+    assert int.from_bytes(pyc[4:8], "little") == 1, f"{where}: flags {pyc[4:8]!r}"
+    assert pyc[8:16] == importlib.util.source_hash(source), f"{where}: compiled from another source"
+
+(stdlib,) = [entry for entry in sys.path if entry.endswith(".zip")]
+with zipfile.ZipFile(stdlib) as archive:
+    names = set(archive.namelist())
+    sources = sorted(name for name in names if name.endswith(".py"))
+    for name in sources:
+        assert name + "c" in names, f"{name}: no .pyc"
+        check(archive.read(name), archive.read(name + "c"), name)
+
+site_packages = Path(site.getsitepackages()[0])
+zipfile.ZipFile(Path(WORK_DIR) / "packages-bytecode.zip").extractall(site_packages)
+package_sources = sorted(site_packages.rglob("*.py"))
+for path in package_sources:
+    check(path.read_bytes(), Path(importlib.util.cache_from_source(str(path))).read_bytes(), path)
+
+import numpy, typing
+assert Path(numpy.__cached__).exists() and typing.__spec__.origin.startswith(stdlib)
+print(f"checked {len(sources)} stdlib and {len(package_sources)} package modules")
+'''
+
+
+def test_shipped_bytecode_matches_the_shipped_sources(verified_wheels, tmp_path):
+    """Every .py the page can import ships with a .pyc that Pyodide's own Python accepts, made from that .py."""
+    dist = tmp_path / "dist"
+    build.build(dist, verified_wheels.parent)
+    runtime = dist / "pyodide"
+    (tmp_path / "check.py").write_text(BYTECODE_CHECK)
+    wheels = [str(runtime / lock_entry(name)["file_name"]) for name in build.WHEEL_PACKAGES]
+    run = subprocess.run(["node", str(ROOT / "tests/engine/pyodide_engine.mjs"), str(runtime), str(ROOT / "py"),
+                          str(runtime), str(tmp_path / "check.py"), *wheels], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    checked = run.stdout.split()
+    assert int(checked[1]) > 500 and int(checked[4]) > 100, run.stdout
