@@ -16,6 +16,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -233,14 +234,35 @@ def copy_if_changed(source, target):
 WAT2WASM = """
 const fs = require("fs");
 require("wabt")().then(wabt => {
-  const module = wabt.parseWat(process.argv[1], fs.readFileSync(process.argv[1], "utf8"), {simd: true});
+  const module = wabt.parseWat("stdin", fs.readFileSync(0, "utf8"), {simd: true, relaxed_simd: true});
   process.stdout.write(Buffer.from(module.toBinary({}).buffer));
 });
 """
 
 
-def assemble_side_module(wat_path):
-    """A .wat file → an Emscripten side module (.so) that Pyodide's dlopen (ctypes.CDLL) loads into its own memory.
+RELAXED_MADD = re.compile(r"\(f32x4\.relaxed_madd (\(local\.get \$\w+\)) (\(local\.get \$\w+\)) (\(local\.get \$\w+\))\)")
+
+
+def without_relaxed_simd(wat):
+    """The same module for engines without relaxed SIMD: each a*b+c fused multiply-add as a multiply, then an add."""
+    plain = RELAXED_MADD.sub(r"(f32x4.add (f32x4.mul \1 \2) \3)", wat)
+    if "(f32x4.relaxed_" in plain:
+        raise BuildError("a relaxed SIMD instruction not of the form (f32x4.relaxed_madd (local.get a) (local.get b) (local.get c))")
+    return plain
+
+
+def side_modules(wat_path):
+    """A .wat file → {file name: Emscripten side module}: NAME.so as written and, if it uses relaxed SIMD,
+    NAME_simd128.so without it (the package loads the first one the engine accepts)."""
+    wat = wat_path.read_text()
+    modules = {wat_path.with_suffix(".so").name: assemble_side_module(wat, wat_path.name)}
+    if "(f32x4.relaxed_" in wat:
+        modules[f"{wat_path.stem}_simd128.so"] = assemble_side_module(without_relaxed_simd(wat), wat_path.name)
+    return modules
+
+
+def assemble_side_module(wat, name):
+    """WebAssembly text → an Emscripten side module (.so) that Pyodide's dlopen (ctypes.CDLL) loads into its own memory.
 
     A side module is a wasm module whose first section is the custom section "dylink.0"; ours needs no memory or
     table of its own, so its one subsection (MEM_INFO) is four zeros.
@@ -248,11 +270,11 @@ def assemble_side_module(wat_path):
     if not (ROOT / "node_modules" / "wabt").exists():
         raise BuildError("node_modules/wabt missing: run `npm ci`")
     try:
-        wasm = subprocess.run(["node", "-e", WAT2WASM, str(wat_path)], capture_output=True, cwd=ROOT, check=True).stdout
+        wasm = subprocess.run(["node", "-e", WAT2WASM], input=wat.encode(), capture_output=True, cwd=ROOT, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as error:
-        raise BuildError(f"assembling {wat_path.name} failed: {getattr(error, 'stderr', b'').decode() or error}") from error
+        raise BuildError(f"assembling {name} failed: {getattr(error, 'stderr', b'').decode() or error}") from error
     if wasm[:8] != b"\0asm\x01\0\0\0":
-        raise BuildError(f"assembling {wat_path.name} gave no wasm module")
+        raise BuildError(f"assembling {name} gave no wasm module")
     name = b"dylink.0"
     mem_info = bytes([1, 4, 0, 0, 0, 0])  # subsection 1 (MEM_INFO), 4 bytes: memory size/align, table size/align
     content = bytes([len(name)]) + name + mem_info
@@ -360,13 +382,14 @@ def package_gpt2cells(target):
     partial = target.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
-            name, data = path.relative_to(package_dir.parent), path.read_bytes()
-            if path.suffix == ".wat":
-                name, data = name.with_suffix(".so"), assemble_side_module(path)
-            info = zipfile.ZipInfo(str(name).replace(os.sep, "/"), ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
+            name = path.relative_to(package_dir.parent)
+            members = ({name.with_name(so): data for so, data in side_modules(path).items()} if path.suffix == ".wat"
+                       else {name: path.read_bytes()})
+            for member, data in members.items():
+                info = zipfile.ZipInfo(str(member).replace(os.sep, "/"), ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
     os.replace(partial, target)
     return len(files)
 

@@ -3,7 +3,9 @@
 - CPython: NumPy's `@`, which calls BLAS.
 - Pyodide (the page): NumPy there has no BLAS, and `@` is ~10x slower than `einsum`. build.py assembles
   matmul_nt.wat (wasm SIMD) into matmul_nt.so next to this file; loaded with ctypes, it works on the numpy
-  arrays in place and is ~3x faster than einsum. Without it (or without wasm SIMD), einsum.
+  arrays in place and is ~3x faster than einsum. It multiplies-and-adds with relaxed SIMD's fused
+  instruction; an engine without relaxed SIMD refuses that module and gets matmul_nt_simd128.so, the same
+  kernel with a separate multiply and add. Without either (no wasm SIMD at all), einsum.
 
 Every backend sums the same products in float32, so results agree to float32 rounding (tests: ≤ 1e-4 on logits
 against Hugging Face, and kernel vs einsum directly).
@@ -16,24 +18,26 @@ from pathlib import Path
 
 import numpy as np
 
-KERNEL_PATH = Path(__file__).with_name("matmul_nt.so")
+# (backend name, side module) best first
+KERNELS = (("wasm SIMD kernel (fused multiply-add)", Path(__file__).with_name("matmul_nt.so")),
+           ("wasm SIMD kernel", Path(__file__).with_name("matmul_nt_simd128.so")))
 
 
-def load_wasm_kernel():
+def load_wasm_kernel(path):
     """The kernel's matmul_nt(x, w, out, n, k, m) through ctypes, or None where it cannot run."""
-    if sys.platform != "emscripten" or not KERNEL_PATH.exists():
+    if sys.platform != "emscripten" or not path.exists():
         return None
     try:
-        kernel = ctypes.CDLL(str(KERNEL_PATH)).matmul_nt
-    except OSError:  # e.g. a browser without wasm SIMD: the module does not compile
+        kernel = ctypes.CDLL(str(path)).matmul_nt
+    except OSError:  # the engine lacks a wasm feature the module uses, so it does not compile
         return None
     kernel.restype = None
     kernel.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 3
     return kernel
 
 
-wasm_kernel = load_wasm_kernel()
-BACKEND = "wasm SIMD kernel" if wasm_kernel else "einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @"
+BACKEND, wasm_kernel = next(((name, kernel) for name, path in KERNELS if (kernel := load_wasm_kernel(path))),
+                            ("einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @", None))
 
 
 def matmul_nt(x, w):

@@ -166,7 +166,7 @@ def test_boot_failure_is_reported_in_the_page(context, site_url):
 
 
 def test_page_multiplies_with_the_wasm_simd_kernel(ready_page, run_python):
-    assert ready_page.get_by_test_id("matmul-version").text_content() == "wasm SIMD kernel"
+    assert ready_page.get_by_test_id("matmul-version").text_content() == "wasm SIMD kernel (fused multiply-add)"
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 768)).astype(np.float32)
     w = rng.standard_normal((50, 768)).astype(np.float32)
