@@ -1,8 +1,8 @@
 """What the page's Python worker calls to move a stored model from IndexedDB into numpy.
 
-The page sends one tensor per call (`put_tensor`), transferring its ArrayBuffer to the worker; Pyodide
-copies it once into wasm memory (the memoryview the call receives) and `np.frombuffer` views that copy
-without another. The previous model is dropped before a load starts, so peak memory is one model plus
+The page sends tensors a few at a time (`put_tensors`), transferring their ArrayBuffers to the worker;
+Pyodide copies each once into wasm memory (the memoryviews the call receives) and `np.frombuffer` views that
+copy without another. The previous model is dropped before a load starts, so peak memory is one model plus
 one tensor in flight. The loaded model stays in the module global `model` for the notebook's cells.
 """
 from __future__ import annotations
@@ -35,15 +35,21 @@ def begin_load(manifest_json: str) -> None:
 
 def _tensor_spec(name: str) -> dict:
     if _loading is None:
-        raise RuntimeError("put_tensor/put_file called without begin_load")
+        raise RuntimeError("put_tensors/put_file called without begin_load")
     for spec in _loading["manifest"]["tensors"]:
         if spec["name"] == name:
             return spec
     raise KeyError(f"tensor {name!r} is not in the manifest being loaded")
 
 
-def put_tensor(name: str, data) -> int:
-    """Keep one tensor; data is the memoryview Pyodide made from the transferred ArrayBuffer."""
+def put_tensors(names: list, buffers: list) -> int:
+    """Keep these tensors; buffers are the memoryviews Pyodide made from the transferred ArrayBuffers."""
+    if len(names) != len(buffers):
+        raise ValueError(f"put_tensors: {len(names)} names but {len(buffers)} buffers")
+    return sum(_put_tensor(name, data) for name, data in zip(names, buffers))
+
+
+def _put_tensor(name: str, data) -> int:
     spec = _tensor_spec(name)
     raw = memoryview(data).cast("B")
     if raw.nbytes != spec["nbytes"]:
@@ -63,7 +69,7 @@ def put_file(path: str, text: str) -> None:
 
 
 def _as_float32(spec: dict) -> dict:
-    """The manifest entry of a tensor as put_tensor keeps it (float32)."""
+    """The manifest entry of a tensor as put_tensors keeps it (float32)."""
     n_values = spec["nbytes"] // DTYPES[spec["dtype"]]
     return {**spec, "dtype": "float32", "nbytes": n_values * DTYPES["float32"]}
 
