@@ -300,7 +300,7 @@ pyodide.FS.mount(pyodide.FS.filesystems.NODEFS, { root: outDir }, "/out");
 pyodide.runPython(fs.readFileSync(script, "utf8"));
 """
 BYTECODE_PYTHON = """
-import compileall, os, py_compile, site, sys, zipfile
+import compileall, py_compile, site, sys, zipfile
 from pathlib import Path
 
 UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
