@@ -21,6 +21,7 @@ CHROMIUM = os.environ.get("GPT2CELLS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
 TIMEOUT_MS = 900_000  # a 500 MB import on two shared cores; medium is 1.4 GB
+UI_DECODE_RUNS = 3  # timed Generate clicks after the warm-up one; the median counts
 HOOK_TIMEOUT_MS = 20_000  # how long a documented element may take to appear before it counts as missing
 
 
@@ -363,8 +364,15 @@ class OurPage:
                 return reply;
             };
         }""")
-        timing = click_and_time(page, "generate", "generate-state", ["done"])
-        calls = page.evaluate("window.__benchCalls")
+        # a warm-up run, as every runner gets (the first generation after a load is slower: the kernel's tier-up)
+        click_and_time(page, "generate", "generate-state", ["done", "failed"])
+        runs = []
+        for _ in range(UI_DECODE_RUNS):
+            page.evaluate("window.__benchCalls = []")
+            runs.append({**click_and_time(page, "generate", "generate-state", ["done", "failed"]),
+                         "calls": page.evaluate("window.__benchCalls")})
+        timing = sorted(runs, key=lambda run: run["ms_to_result"])[len(runs) // 2]  # the median run
+        calls = timing["calls"]
         ids = page.get_attribute('[data-testid="generated-text"]', "data-ids") or ""
         tokens = [int(i) for i in ids.split(",") if i]
         rate = len(tokens) / (timing["ms_to_result"] / 1e3)

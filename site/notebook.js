@@ -721,6 +721,8 @@ export class Notebook {
     if (this.generating || !this.open) return;
     const token = { stopped: false };
     this.generating = token;
+    this.gen.state.dataset.state = "running";  // until "done" or "failed": a second run must not look finished
+    this.gen.state.textContent = "waiting…";
     this.updateButtons();
     return this.enqueue(() => this.runGeneration(token));
   }
@@ -735,6 +737,7 @@ export class Notebook {
         await this.execute("to", "generation");
         if (this.cells.get("generation").state.status !== "ok") {
           gen.state.textContent = "the generation cell must run without errors first";
+          gen.state.dataset.state = "failed";
           return;
         }
       }
@@ -763,6 +766,7 @@ export class Notebook {
       gen.state.dataset.state = "done";
     } catch (error) {
       if (error.pythonType !== "RuntimeRestarted") gen.state.textContent = `generation failed: ${error.message}`;
+      gen.state.dataset.state = "failed";
     } finally {
       if (this.generating === token) this.generating = null;
       this.updateButtons();

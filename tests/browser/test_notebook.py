@@ -375,9 +375,11 @@ def test_generation_streams_tokens_with_kv_cache(page, site_url, tiny):
     page.get_by_test_id("gen-n").fill(str(limit))
     page.get_by_test_id("gen-temperature").fill("1")
     page.get_by_test_id("generate").click()
+    expect(page.get_by_test_id("generate-state")).to_have_attribute("data-state", "running")  # not the last run's "done"
     page.wait_for_function("() => (document.querySelector('[data-testid=generated-text]').dataset.ids || '').length > 0")
     page.get_by_test_id("stop-generate").click()
     expect(page.get_by_test_id("generate-state")).to_contain_text("stopped", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("generate-state")).to_have_attribute("data-state", "done")
     generated = text.get_attribute("data-ids").split(",")
     assert 1 <= len(generated) < limit
     run_and_wait(page, lambda: page.get_by_test_id("run-all").click())
