@@ -280,7 +280,6 @@ class OurPage:
         if "na" not in self.phase("import", self.import_zip):
             self.phase("reload", self.reload_to_ready)
             self.phase("run_all", lambda: self.run_all(repeats))
-            self.phase("decode_ui", self.decode_ui)
         else:
             for key in ("reload", "run_all", "decode_ui"):
                 self.result[key] = {"na": "the model could not be imported"}
