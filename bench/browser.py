@@ -363,7 +363,7 @@ class OurPage:
                 return reply;
             };
         }""")
-        # a warm-up run, as every runner gets (the first generation after a load is slower: the kernel's tier-up)
+        # a warm-up run, as every runner gets (early generations are slower while V8 optimizes Pyodide's interpreter)
         click_and_time(page, "generate", "generate-state", ["done", "failed"])
         runs = []
         for _ in range(UI_DECODE_RUNS):

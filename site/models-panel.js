@@ -4,8 +4,8 @@
 //
 // Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
 // Load: each stored tensor is read as one ArrayBuffer (ahead of Python, see READ_AHEAD_BYTES) and transferred
-// (not copied) to the worker, a few per call (CALL_BYTES), where gpt2cells.worker_api copies it once into numpy. The active model loads
-// again after every page load and after a Python restart. With no stored model active, the built-in one
+// (not copied) to the worker, a few per call (CALL_BYTES), where gpt2cells.worker_api copies it once into
+// numpy. The active model loads again after every page load and after a Python restart. With no stored model active, the built-in one
 // (BUILTIN_MODELS) is.
 
 import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
@@ -38,7 +38,8 @@ function element(tag, attributes = {}, ...children) {
 }
 
 // Loading reads tensors from IndexedDB ahead of Python — while the runtime boots and while Python copies the
-// previous tensor — holding at most this many bytes in the page (plus one tensor bigger than that).
+// previous call's tensors — holding at most this many bytes in the page (plus one tensor bigger than that, plus
+// the call being assembled).
 const READ_AHEAD_BYTES = 256 * 2 ** 20;
 // Tensors go to Python in calls of about this many bytes: one call per tensor (148 for GPT-2 small) spent
 // ~0.4 s of a reload in round trips between the page and the worker.

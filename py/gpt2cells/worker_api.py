@@ -3,7 +3,7 @@
 The page sends tensors a few at a time (`put_tensors`), transferring their ArrayBuffers to the worker;
 Pyodide copies each once into wasm memory (the memoryviews the call receives) and `np.frombuffer` views that
 copy without another. The previous model is dropped before a load starts, so peak memory is one model plus
-one tensor in flight. The loaded model stays in the module global `model` for the notebook's cells.
+one call's tensors in flight. The loaded model stays in the module global `model` for the notebook's cells.
 """
 from __future__ import annotations
 
