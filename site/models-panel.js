@@ -5,8 +5,8 @@
 // Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
 // Load: each stored tensor is read as one ArrayBuffer (ahead of Python, see READ_AHEAD_BYTES) and transferred
 // (not copied) to the worker, a few per call (CALL_BYTES), where gpt2cells.worker_api copies it once into
-// numpy. The active model loads again after every page load and after a Python restart. With no stored model active, the built-in one
-// (BUILTIN_MODELS) is.
+// numpy. The active model loads again after every page load and after a Python restart. With no stored model
+// active, the built-in one (BUILTIN_MODELS) is.
 
 import { ImportCancelled, WeightsStore, formatBytes } from "./weights-store.js";
 import { MANIFEST_ENTRY, describeConfig, parseManifest, planImport } from "./weights-manifest.js";
