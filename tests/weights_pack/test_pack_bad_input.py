@@ -271,8 +271,11 @@ def test_interrupt_mid_write_leaves_nothing_and_keeps_the_old_file(tiny_folder, 
 def test_ctrl_c_during_a_real_conversion(small_folder, tmp_path):
     """SIGINT to the CLI while it writes the GPT-2-small-shape zip: exit 130, no zip, no temp file."""
     out = tmp_path / "small.zip"
+    # as a terminal's foreground job gets it; a background run of this suite (`cmd &`) inherits SIGINT ignored
+    foreground_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     process = subprocess.Popen([sys.executable, "-m", "weights_pack", "convert", str(small_folder), "-o", str(out)],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=foreground_sigint)
     while process.poll() is None and not list(tmp_path.glob(".small.zip.*.partial")):
         time.sleep(0.02)
     if process.poll() is not None:  # finished before any temp file was seen: nothing to interrupt
