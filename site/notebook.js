@@ -14,6 +14,9 @@ import { renderTable } from "./table.js";
 const SESSION = "gpt2cells.notebook_session";
 const STORAGE_PREFIX = "gpt2cells.notebook.v1:";
 const SAVE_DELAY_MS = 250;
+// Generate asks Python for this long a stretch of tokens per call, each streamed to the page as it is chosen:
+// fewer worker round trips than one call per token, and Stop still lands within about this long.
+const GENERATE_STRETCH_SECONDS = 0.2;
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -750,14 +753,17 @@ export class Notebook {
       }
       const started = performance.now();
       let count = 0;
-      while (!token.stopped) {
-        const { value: step } = await call("generate_next");
-        if (step.done) break;
+      const show = (step) => {
         count += 1;
         gen.text.append(el("span", { class: "new-token", title: `id ${step.id}`, text: step.text }));
         gen.text.dataset.ids = [...(gen.text.dataset.ids ? gen.text.dataset.ids.split(",") : []), step.id].join(",");
         const seconds = (performance.now() - started) / 1000;
         gen.state.textContent = `${count} token${count === 1 ? "" : "s"} · ${(count / seconds).toFixed(1)} tokens/s`;
+      };
+      while (!token.stopped) {
+        const { value: stretch } = await this.runtime.call(`${SESSION}.generate_for`, [GENERATE_STRETCH_SECONDS], {},
+                                                           { onProgress: show });
+        if (stretch.done) break;
       }
       const { value: finished } = await call("generate_end");
       if (finished.text !== undefined) gen.text.dataset.text = finished.text;

@@ -370,7 +370,12 @@ def test_generation_streams_tokens_with_kv_cache(page, site_url, tiny):
     shape = f"[{n_head} × {len(ids) + n_new - 1} × {d_head}]"
     assert cache_rows.first.locator("td").all_text_contents() == ["layer 0", shape, shape]
 
-    # sampling with a seed, stopped early: fewer tokens, and the page carries on
+    # sampling with a seed, stopped early: fewer tokens, and the page carries on. The tiny model makes a token in
+    # about a millisecond, all of them before a click could land; a learner's edit slows each one down to 20 ms.
+    slowed = editor_text(page, "generation").replace("    return choose_next_token(",
+                                                     "    time.sleep(0.02)\n    return choose_next_token(")
+    assert "time.sleep" in slowed
+    set_code(page, "generation", "import time\n" + slowed)
     limit = model.config.n_ctx - len(ids) + 1
     page.get_by_test_id("gen-n").fill(str(limit))
     page.get_by_test_id("gen-temperature").fill("1")

@@ -198,6 +198,19 @@ def test_greedy_generation_equals_model_generate(model):
     assert end["state"]["output"]["rows"][0][1] == f"[{model.config.n_head} × {len(ids) + 4} × {model.config.d_head}]"
 
 
+def test_generate_for_streams_stretches_of_the_same_tokens(model):
+    session = ran_session(model)
+    ids = model.encode(prompt_of(session))
+    session.generate_begin({"max_new_tokens": 7, "temperature": 0})
+    streamed = []
+    assert session.generate_for(0.0, streamed.append) == {"done": False}  # no time left: exactly one token
+    assert len(streamed) == 1
+    while not session.generate_for(60.0, streamed.append)["done"]:
+        pass
+    assert [step["id"] for step in streamed] == model.generate(ids, 7)
+    assert session.generate_end()["text"] == model.decode(ids + model.generate(ids, 7))
+
+
 @pytest.mark.skipif(not (ROOT / "site/models/adder.zip").exists(), reason="the built-in adder model is not built")
 def test_char_model_runs_the_same_notebook():
     adder = gpt2cells.load(ROOT / "site/models/adder.zip")
