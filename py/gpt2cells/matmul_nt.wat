@@ -64,7 +64,7 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows))))
   (func (export "matmul_nt") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32)
-    (local $j i32) (local $i i32) (local $p i32) (local $row i32) (local $kb i32) (local $xp i32) (local $yp i32) (local $o i32)
+    (local $j i32) (local $i i32) (local $p i32) (local $kb i32) (local $xp i32) (local $yp i32) (local $o i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $w4 i32) (local $w5 i32)
     (local $xv v128) (local $yv v128) (local $wv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128)
