@@ -733,7 +733,7 @@ export class Notebook {
   async runGeneration(token) {
     const { gen } = this;
     const view = this.cells.get("generation");
-    const call = (fn, args = []) => this.runtime.call(`${SESSION}.${fn}`, args);
+    const call = (fn, args = [], options = {}) => this.runtime.call(`${SESSION}.${fn}`, args, {}, options);
     try {
       if (view.state.status !== "ok" || view.editor.getValue() !== view.ran) {
         gen.state.textContent = "running the cells first…";
@@ -761,8 +761,7 @@ export class Notebook {
         gen.state.textContent = `${count} token${count === 1 ? "" : "s"} · ${(count / seconds).toFixed(1)} tokens/s`;
       };
       while (!token.stopped) {
-        const { value: stretch } = await this.runtime.call(`${SESSION}.generate_for`, [GENERATE_STRETCH_SECONDS], {},
-                                                           { onProgress: show });
+        const { value: stretch } = await call("generate_for", [GENERATE_STRETCH_SECONDS], { onProgress: show });
         if (stretch.done) break;
       }
       const { value: finished } = await call("generate_end");
