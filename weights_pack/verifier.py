@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from math import prod
@@ -18,10 +17,10 @@ import numpy as np
 
 from weights_pack.contract import (DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY, TENSOR_ALIGNMENT,
                                    check_config, expected_shapes, tensor_entry)
+from gpt2cells.errors import WeightsError  # importable once weights_pack.contract has put py/ on sys.path
+from gpt2cells.zipdata import local_data_offset
 from weights_pack.errors import PackError
 
-LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-LOCAL_HEADER_SIGNATURE = 0x04034B50
 READ_CHUNK = 1 << 24  # bytes; a multiple of every itemsize
 TOKENIZER_KINDS = {"bpe": ("vocab", "merges"), "char": ("chars",)}
 
@@ -86,7 +85,7 @@ def verify(path: str | Path, progress: bool = False) -> VerifyReport:
                 tqdm(total=report.file_size, unit="B", unit_scale=True, desc="verifying", leave=False,
                      disable=not progress) as bar:
             check_archive(archive, raw, report, bar)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, WeightsError) as error:  # WeightsError: an entry without its local header
         report.problems.append(f"not a readable zip file: {error}")
     return report
 
@@ -232,16 +231,6 @@ def check_tensor(record: dict, expected_shape, entries, raw, bar) -> TensorCheck
     if non_finite:
         check.problems.append(f"{non_finite} NaN/Inf value(s)")
     return check
-
-
-def local_data_offset(raw, info: zipfile.ZipInfo) -> tuple[int, int]:
-    """(offset of the entry's data, compression method), from the local header as a reader sees it."""
-    raw.seek(info.header_offset)
-    fields = LOCAL_HEADER.unpack(raw.read(LOCAL_HEADER.size))
-    if fields[0] != LOCAL_HEADER_SIGNATURE:
-        raise zipfile.BadZipFile(f"no local header for {info.filename!r} at byte {info.header_offset}")
-    name_length, extra_length = fields[9], fields[10]
-    return info.header_offset + LOCAL_HEADER.size + name_length + extra_length, fields[3]
 
 
 def scan_data(raw, offset: int, nbytes: int, dtype: str, bar) -> tuple[str, int]:

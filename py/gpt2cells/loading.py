@@ -20,6 +20,7 @@ from .errors import TensorShapeError, WeightsError
 from .model import Model, check_tensor_names_and_shapes
 from .tokenizer import EOT, BPETokenizer, CharTokenizer
 from .weights_format import DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY
+from .zipdata import local_data_offset
 
 LITTLE_ENDIAN = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
 
@@ -189,16 +190,6 @@ class _BufferFile(io.RawIOBase):
         return len(chunk)
 
 
-def _data_offset(f, info: zipfile.ZipInfo) -> int:
-    """Where an entry's bytes start: after its local header, whose extra field may differ from the central one."""
-    f.seek(info.header_offset)
-    header = f.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise WeightsError(f"zip entry {info.filename!r}: bad local header")
-    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
-    return info.header_offset + 30 + name_length + extra_length
-
-
 def _read_exact(f, offset: int, nbytes: int, name: str):
     """nbytes at offset: a view for an in-memory zip, else read once into a fresh (writable) buffer."""
     if isinstance(f, _BufferFile):
@@ -239,7 +230,8 @@ def _load_zip(f, verify_sha256: bool) -> Model:
                 raise WeightsError(f"zip entry {info.filename!r} is compressed (method {info.compress_type}); format v1 stores every entry")
             if info.file_size != entry["nbytes"]:
                 raise TensorShapeError(f"tensor {name!r}: expected {entry['nbytes']} bytes, zip entry has {info.file_size}")
-            return _read_exact(f, _data_offset(f, info), info.file_size, name)
+            offset, _ = local_data_offset(f, info)
+            return _read_exact(f, offset, info.file_size, name)
 
         def read_file(path):
             if path not in infos:

@@ -103,7 +103,10 @@ def padded_vocab(tokenizer_dir: Path, out_dir: Path, size: int) -> Path:
 # ---------------------------------------------------------------- independent zip reading
 
 def local_data_offset(raw, info: zipfile.ZipInfo) -> tuple[int, int]:
-    """(data offset, compression method) from the entry's local file header."""
+    """(data offset, compression method) from the entry's local file header.
+
+    Parsed here again on purpose, not with gpt2cells.zipdata: the layout tests check the packer and that
+    reader against this independent one."""
     raw.seek(info.header_offset)
     signature, _, _, method, _, _, _, _, _, name_length, extra_length = struct.unpack("<IHHHHHIIIHH", raw.read(30))
     assert signature == 0x04034B50, f"{info.filename}: no local header at {info.header_offset}"
