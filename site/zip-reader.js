@@ -1,5 +1,6 @@
-// Reads a zip's directory from a File/Blob by slicing it: nothing is inflated and the file is never loaded
-// whole. Every entry must be STORED (the weights format's rule), so an entry's bytes are a plain slice.
+// Reads a zip's directory from a File/Blob by slicing it; the file is never loaded whole.
+// openZip: the weights zip, every entry STORED (the weights format's rule), so an entry's bytes are a plain slice.
+// readZipEntries: any zip a learner made of a folder (STORED or DEFLATE), each entry inflated as a stream.
 // Zip64 is understood (a 1.4 GB GPT-2 medium zip may be written with zip64 records).
 
 const EOCD_SIGNATURE = 0x06054b50;
@@ -12,6 +13,7 @@ const MAX_COMMENT = 0xffff;
 const CENTRAL_HEADER_SIZE = 46;
 const LOCAL_HEADER_SIZE = 30;
 const METHOD_STORED = 0;
+const METHOD_DEFLATE = 8;
 const FLAG_ENCRYPTED = 0x1;
 const HOW_TO_PACK = "python -m weights_pack convert <checkpoint> -o model.zip";
 
@@ -147,7 +149,7 @@ function checkStored(entry) {
   }
 }
 
-async function locateData(blob, entry) {
+async function locateData(blob, entry, length = entry.size) {
   const fileSize = blob.size;
   if (entry.localOffset + LOCAL_HEADER_SIZE > fileSize) {
     throw new ZipFormatError(`zip entry "${entry.name}" starts beyond the end of the file: the file is truncated`);
@@ -157,8 +159,8 @@ async function locateData(blob, entry) {
     throw new ZipFormatError(`zip entry "${entry.name}": no local header at offset ${entry.localOffset}`);
   }
   const dataOffset = entry.localOffset + LOCAL_HEADER_SIZE + header.getUint16(26, true) + header.getUint16(28, true);
-  if (dataOffset + entry.size > fileSize) {
-    throw new ZipFormatError(`zip entry "${entry.name}" needs bytes ${dataOffset}–${dataOffset + entry.size} ` +
+  if (dataOffset + length > fileSize) {
+    throw new ZipFormatError(`zip entry "${entry.name}" needs bytes ${dataOffset}–${dataOffset + length} ` +
       `but the file has only ${fileSize}: the file is truncated`);
   }
   return dataOffset;
@@ -170,6 +172,23 @@ async function locateData(blob, entry) {
  * Throws ZipFormatError with a message meant for the learner.
  */
 export async function openZip(blob) {
+  const parsed = await readCentralDirectory(blob);
+  parsed.forEach(checkStored);
+  const offsets = await Promise.all(parsed.map((entry) => locateData(blob, entry)));
+  const entries = new Map();
+  parsed.forEach((entry, i) => {
+    const dataOffset = offsets[i];
+    entries.set(entry.name, {
+      name: entry.name,
+      size: entry.size,
+      dataOffset,
+      slice: () => blob.slice(dataOffset, dataOffset + entry.size),
+    });
+  });
+  return { blob, entries };
+}
+
+async function readCentralDirectory(blob) {
   const eocd = blob.size >= EOCD_SIZE ? await findEndOfCentralDirectory(blob) : null;
   if (!eocd) {
     if (await startsLikeZip(blob)) {
@@ -184,20 +203,53 @@ export async function openZip(blob) {
     throw new ZipFormatError("the zip's central directory points past the end of the file: the file is truncated");
   }
   const directory = await readBytes(blob, offset, offset + size);
-  const parsed = parseCentralDirectory(directory, count);
-  parsed.forEach(checkStored);
-  const offsets = await Promise.all(parsed.map((entry) => locateData(blob, entry)));
-  const entries = new Map();
-  parsed.forEach((entry, i) => {
-    const dataOffset = offsets[i];
-    entries.set(entry.name, {
-      name: entry.name,
-      size: entry.size,
-      dataOffset,
-      slice: () => blob.slice(dataOffset, dataOffset + entry.size),
-    });
-  });
-  return { blob, entries };
+  return parseCentralDirectory(directory, count);
+}
+
+function checkReadable(entry) {
+  if (entry.flags & FLAG_ENCRYPTED) {
+    throw new ZipFormatError(`zip entry "${entry.name}" is encrypted; zip the folder without a password`);
+  }
+  if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
+    const how = METHOD_NAMES[entry.method] ?? `method ${entry.method}`;
+    throw new ZipFormatError(`zip entry "${entry.name}" is compressed with ${how}, which the page cannot unpack; ` +
+      "zip the folder again with ordinary (deflate) compression or none");
+  }
+}
+
+/** An entry's bytes as a Blob: a slice when STORED, else inflated through a stream into a Blob. */
+async function entryBlob(blob, entry) {
+  const dataOffset = await locateData(blob, entry, entry.compressedSize);
+  const raw = blob.slice(dataOffset, dataOffset + entry.compressedSize);
+  if (entry.method === METHOD_STORED) {
+    if (entry.compressedSize !== entry.size) {
+      throw new ZipFormatError(`zip entry "${entry.name}" is STORED but its sizes disagree ` +
+        `(${entry.compressedSize} stored vs ${entry.size} bytes)`);
+    }
+    return raw;
+  }
+  let inflated;
+  try {  // Response.blob() drains the stream into a Blob Chromium may keep on disk: no whole ArrayBuffer
+    inflated = await new Response(raw.stream().pipeThrough(new DecompressionStream("deflate-raw"))).blob();
+  } catch (error) {
+    throw new ZipFormatError(`zip entry "${entry.name}" cannot be inflated (${error.message}): the zip is damaged`);
+  }
+  if (inflated.size !== entry.size) {
+    throw new ZipFormatError(`zip entry "${entry.name}" inflated to ${inflated.size} bytes, ` +
+      `but the zip says ${entry.size}: the zip is damaged`);
+  }
+  return inflated;
+}
+
+/**
+ * Every file entry of any zip (STORED or DEFLATE; folders skipped), directory only: [{name, size, blob()}].
+ * `blob()` unpacks that one entry when called, so a caller can skip entries it does not need.
+ * Throws ZipFormatError (not a zip, truncated, encrypted, another compression method).
+ */
+export async function readZipEntries(blob) {
+  const parsed = (await readCentralDirectory(blob)).filter((entry) => !entry.name.endsWith("/"));
+  parsed.forEach(checkReadable);
+  return parsed.map((entry) => ({ name: entry.name, size: entry.size, blob: () => entryBlob(blob, entry) }));
 }
 
 export const HOW_TO_MAKE_A_VALID_ZIP = HOW_TO_PACK;
