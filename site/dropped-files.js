@@ -68,7 +68,7 @@ async function unpackFolderZip(files) {
   try {
     entries = await readZipEntries(files[0]);
   } catch {
-    return files;  // not readable as a zip: the weights-zip import reports what is wrong with it
+    return files;  // no zip directory: the weights-zip import reports what is wrong with the file
   }
   if (await isWeightsZip(entries)) return files;
   const wanted = entries.filter((entry) => !isHidden(entry.name) && isModelFile(entry.name));
@@ -87,6 +87,7 @@ export async function filesFromDataTransfer(dataTransfer) {
   }
   const files = [];
   for (const entry of entries) files.push(...await filesOfEntry(entry, entry.name));
+  files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));  // directories list in any order
   return unpackFolderZip(files);
 }
 

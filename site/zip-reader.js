@@ -219,6 +219,7 @@ function checkReadable(entry) {
 
 /** An entry's bytes as a Blob: a slice when STORED, else inflated through a stream into a Blob. */
 async function entryBlob(blob, entry) {
+  checkReadable(entry);
   const dataOffset = await locateData(blob, entry, entry.compressedSize);
   const raw = blob.slice(dataOffset, dataOffset + entry.compressedSize);
   if (entry.method === METHOD_STORED) {
@@ -242,13 +243,13 @@ async function entryBlob(blob, entry) {
 }
 
 /**
- * Every file entry of any zip (STORED or DEFLATE; folders skipped), directory only: [{name, size, blob()}].
- * `blob()` unpacks that one entry when called, so a caller can skip entries it does not need.
- * Throws ZipFormatError (not a zip, truncated, encrypted, another compression method).
+ * Every file entry of any zip (folders skipped), from the directory only: [{name, size, blob()}].
+ * `blob()` unpacks that one entry when called (STORED or DEFLATE), so a caller can skip entries it does not
+ * need. Throws ZipFormatError: here if the file is not a zip or is truncated; from blob() if the entry is
+ * encrypted, compressed another way, or damaged.
  */
 export async function readZipEntries(blob) {
   const parsed = (await readCentralDirectory(blob)).filter((entry) => !entry.name.endsWith("/"));
-  parsed.forEach(checkReadable);
   return parsed.map((entry) => ({ name: entry.name, size: entry.size, blob: () => entryBlob(blob, entry) }));
 }
 
