@@ -1,0 +1,399 @@
+"""TransformerLens's first tools on a loaded Model: logit lens, direct logit attribution, head detection,
+activation patching and activation steering (docs/analysis.md).
+
+Every function takes the Model and token ids (no batch axis, no BOS added: the ids are used as given) and
+returns NumPy arrays. The forward passes are `steps`' own: `Model.run` for traces, and where an intervention
+replaces an intermediate, the `record` callback of `steps.block`, whose return value is what the block goes on
+with. Names follow TransformerLens where it has them (resid_pre, z, "0_pre"/"final_post", the head detector's
+head names); shapes as in docs/naming.md, plus n_layer blocks and n_lens = n_layer + 1 residual streams.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import steps
+from .errors import PromptError
+from .kv_cache import KVCache
+from .model import check_sampling
+
+HEAD_NAMES = ("previous_token_head", "duplicate_token_head", "induction_head")
+ERROR_MEASURES = ("mul", "abs")
+
+
+def resid_pre(layer):
+    return f"blocks.{layer}.resid_pre"
+
+
+def final_resid(config):
+    return f"blocks.{config.n_layer - 1}.resid_post"
+
+
+# ---- logit lens ------------------------------------------------------------------------------------------
+
+def resid_labels(n_layer):
+    # TransformerLens's accumulated_resid labels: the input of every block, then the stream the unembedding reads
+    return [f"{layer}_pre" for layer in range(n_layer)] + ["final_post"]
+
+
+def accumulated_resid(model, ids):
+    """The residual stream entering every block, and the final one (before ln_f): [n_lens, n_seq, n_embd]."""
+    names = [resid_pre(layer) for layer in range(model.config.n_layer)] + [final_resid(model.config)]
+    trace = model.run(ids, names)
+    return np.stack([trace[name] for name in names])  # [n_lens, n_seq, n_embd]
+
+
+def lens_logits(model, resid):
+    """A residual stream read as if it were the last one: ln_f (its own statistics), then the tied unembedding."""
+    p = model.params
+    normalized = steps.layer_norm(resid, p["ln_f.weight"], p["ln_f.bias"], model.config.layer_norm_epsilon)  # [n_seq, n_embd]
+    return steps.unembed(normalized, p["wte.weight"])  # [n_seq, n_vocab]
+
+
+def logit_lens(model, ids):
+    """Per residual stream and position: the top token, its probability, and the probability of the final prediction.
+
+    Returns labels (n_lens names), top_ids / top_probs / final_probs [n_lens, n_seq], final_ids [n_seq] (the model's
+    own prediction at each position: the top token of the last row).
+    """
+    probs = [steps.softmax(lens_logits(model, resid)) for resid in accumulated_resid(model, ids)]  # n_lens x [n_seq, n_vocab]
+    final_ids = probs[-1].argmax(axis=-1)  # [n_seq]
+    positions = np.arange(len(final_ids))  # [n_seq]
+    top_ids = np.stack([p.argmax(axis=-1) for p in probs])  # [n_lens, n_seq]
+    return {
+        "labels": resid_labels(model.config.n_layer),
+        "top_ids": top_ids,
+        "top_probs": np.stack([p[positions, top] for p, top in zip(probs, top_ids)]),  # [n_lens, n_seq]
+        "final_ids": final_ids,
+        "final_probs": np.stack([p[positions, final_ids] for p in probs]),  # [n_lens, n_seq]
+    }
+
+
+# ---- direct logit attribution ----------------------------------------------------------------------------
+
+def ln_scale(x, eps):
+    # the divisor steps.normalize applies to each row: frozen, it makes the final layer norm linear
+    centered = x - x.mean(axis=-1, keepdims=True)  # [..., n_embd]
+    return np.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)  # [..., 1]
+
+
+def center(x):
+    return x - x.mean(axis=-1, keepdims=True)  # [..., n_embd]
+
+
+def head_outputs(z, w_o):
+    """Each head's share of the attention output, without the bias: z [n_head, d_head] through its columns of c_proj."""
+    n_embd, n_head = w_o.shape[0], z.shape[0]
+    per_head = w_o.reshape(n_embd, n_head, -1)  # [n_embd, n_head, d_head] (c_proj's input is the heads side by side)
+    return np.einsum("hd,ehd->he", z, per_head)  # [n_head, n_embd]
+
+
+def logit_attribution(model, ids, token=None, other=None, position=-1):
+    """The logit of `token` (default: the prediction), or logit(token) − logit(other), at `position`, split up.
+
+    The final residual stream is a sum of parts: embed, pos_embed, per block every head's output through its slice
+    of c_proj, the c_proj bias, and the MLP's output (its biases included). With ln_f's scale frozen at the value
+    it has for the whole stream at that position, ln_f is linear: each part is centred, divided by that scale and
+    dotted with ln_f.weight * (wte[token] − wte[other]); ln_f.bias · (wte[token] − wte[other]) is the one term left.
+    So embed + pos_embed + heads.sum() + attn_bias.sum() + mlp.sum() + ln_final_bias == logit (as the forward pass
+    computed it), exactly up to rounding.
+    """
+    config, p = model.config, model.params
+    names = ["embed", "pos_embed", "logits", final_resid(config)]
+    names += [f"blocks.{layer}.{what}" for layer in range(config.n_layer) for what in ("attn.z", "mlp_out")]
+    trace = model.run(ids, names)
+    position = range(len(ids))[position]  # a negative position counts from the end; out of range raises IndexError
+    logits = trace["logits"][position]  # [n_vocab]
+    token = int(np.argmax(logits)) if token is None else check_token(model, token, "token")
+    other = None if other is None else check_token(model, other, "other")
+    wanted = p["wte.weight"][token]  # [n_embd]
+    if other is not None:
+        wanted = wanted - p["wte.weight"][other]  # [n_embd]
+    direction = p["ln_f.weight"] * wanted  # [n_embd]: ln_f's gain folded in, as TransformerLens's fold_ln does
+    scale = ln_scale(trace[final_resid(config)][position], config.layer_norm_epsilon)  # [1]
+
+    def attribute(parts):
+        return center(parts) / scale @ direction  # [...] (one number per part)
+
+    heads = [head_outputs(trace[f"blocks.{layer}.attn.z"][:, position], p[f"h.{layer}.attn.c_proj.weight"])
+             for layer in range(config.n_layer)]  # n_layer x [n_head, n_embd]
+    attn_biases = np.stack([p[f"h.{layer}.attn.c_proj.bias"] for layer in range(config.n_layer)])  # [n_layer, n_embd]
+    mlps = np.stack([trace[f"blocks.{layer}.mlp_out"][position] for layer in range(config.n_layer)])  # [n_layer, n_embd]
+    return {
+        "token": token,
+        "other": other,
+        "logit": logits[token] - (logits[other] if other is not None else 0),  # what the parts add up to
+        "embed": attribute(trace["embed"][position]),
+        "pos_embed": attribute(trace["pos_embed"][position]),
+        "heads": attribute(np.stack(heads)),  # [n_layer, n_head]
+        "attn_bias": attribute(attn_biases),  # [n_layer]
+        "mlp": attribute(mlps),  # [n_layer]
+        "ln_final_bias": p["ln_f.bias"] @ wanted,
+    }
+
+
+def check_token(model, token, what):
+    if not isinstance(token, (int, np.integer)) or isinstance(token, bool) or not 0 <= token < model.config.vocab_size:
+        raise PromptError(f"{what} must be a token id in [0, {model.config.vocab_size}), got {token!r}")
+    return int(token)
+
+
+# ---- head detector ---------------------------------------------------------------------------------------
+# TransformerLens's head_detector: a 0/1 detection pattern per head type, [n_seq, n_seq] (query, key), and a
+# score per head of how much of its attention falls where the detection pattern has ones.
+
+def previous_token_head_detection_pattern(ids):
+    return np.eye(len(ids), k=-1, dtype=np.float32)  # [n_seq, n_seq]: query t attends to key t − 1
+
+
+def duplicate_token_head_detection_pattern(ids):
+    ids = np.asarray(ids)
+    same = ids[:, None] == ids[None, :]  # [n_seq, n_seq]
+    return np.tril(same, k=-1).astype(np.float32)  # [n_seq, n_seq]: earlier keys holding the query's token
+
+
+def induction_head_detection_pattern(ids):
+    # the key right after an earlier copy of the query's token (what came next last time)
+    duplicate = duplicate_token_head_detection_pattern(ids)  # [n_seq, n_seq]
+    shifted = np.zeros_like(duplicate)  # [n_seq, n_seq]
+    shifted[:, 1:] = duplicate[:, :-1]
+    return np.tril(shifted)  # [n_seq, n_seq]
+
+
+DETECTION_PATTERNS = {
+    "previous_token_head": previous_token_head_detection_pattern,
+    "duplicate_token_head": duplicate_token_head_detection_pattern,
+    "induction_head": induction_head_detection_pattern,
+}
+
+
+def head_similarity(patterns, detection, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
+    """patterns [n_head, n_seq, n_seq], detection [n_seq, n_seq] → one score per head [n_head].
+
+    "mul": the share of the (kept) attention that falls on the detection pattern's ones, 1 = all of it.
+    "abs": 1 − the mean absolute difference per query row, summed over the kept entries (1 = identical;
+    TransformerLens also rounds this to 3 decimals, we do not). exclude_bos drops key 0, exclude_current_token
+    the diagonal, from both measures.
+    """
+    if error_measure not in ERROR_MEASURES:
+        raise ValueError(f"error_measure must be one of {ERROR_MEASURES}, got {error_measure!r}")
+    n_seq = patterns.shape[-1]
+    kept = np.ones((n_seq, n_seq), dtype=bool)  # [n_seq, n_seq]
+    if exclude_bos:
+        kept[:, 0] = False
+    if exclude_current_token:
+        np.fill_diagonal(kept, False)
+    if error_measure == "mul":
+        attention = np.where(kept, patterns, 0)  # [n_head, n_seq, n_seq]
+        return (attention * detection).sum(axis=(1, 2)) / attention.sum(axis=(1, 2))  # [n_head]
+    difference = np.where(kept, np.abs(patterns - detection), 0)  # [n_head, n_seq, n_seq]
+    return 1 - difference.sum(axis=(1, 2)) / n_seq  # [n_head]
+
+
+def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
+    """Every layer's heads scored against one detection pattern: [n_layer, n_head].
+
+    detection_pattern: a name in HEAD_NAMES or a lower-triangular [n_seq, n_seq] array. TransformerLens puts a
+    BOS token in front of the prompt by default; here the ids are scored as given (put it in yourself to match).
+    """
+    ids = model.check_ids(ids)
+    if len(ids) < 2:
+        raise PromptError("head detection needs at least 2 tokens (a one-token prompt can only attend to itself)")
+    if isinstance(detection_pattern, str):
+        if detection_pattern not in DETECTION_PATTERNS:
+            raise ValueError(f"detection_pattern must be an array or one of {HEAD_NAMES}, got {detection_pattern!r}")
+        detection_pattern = DETECTION_PATTERNS[detection_pattern](ids)  # [n_seq, n_seq]
+    detection_pattern = np.asarray(detection_pattern, dtype=np.float32)  # [n_seq, n_seq]
+    if detection_pattern.shape != (len(ids), len(ids)) or np.triu(detection_pattern, k=1).any():
+        raise ValueError(f"the detection pattern must be lower triangular of shape [{len(ids)}, {len(ids)}], "
+                         f"got shape {list(detection_pattern.shape)}")
+    names = [f"blocks.{layer}.attn.pattern" for layer in range(model.config.n_layer)]
+    trace = model.run(ids, names)
+    return np.stack([head_similarity(trace[name], detection_pattern, exclude_bos, exclude_current_token, error_measure)
+                     for name in names])  # [n_layer, n_head]
+
+
+def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
+    """Previous-token, duplicate-token and induction scores of every head: head name → [n_layer, n_head]."""
+    return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure) for name in HEAD_NAMES}
+
+
+# ---- activation patching ---------------------------------------------------------------------------------
+# Run the corrupted prompt with some of the clean run's activations swapped in. Nothing upstream of the first
+# patched layer changes, so a patched run starts there, from the corrupted run's resid_pre; and with causal
+# attention nothing before the first patched position changes either, so those positions' keys and values come
+# from the corrupted run through a KV cache and only the later positions are computed again.
+
+def patching_traces(model, clean_ids, corrupt_ids):
+    """The clean and the corrupted run's traces, as much of them as patching reads."""
+    clean_ids, corrupt_ids = model.check_ids(clean_ids), model.check_ids(corrupt_ids)
+    if len(clean_ids) != len(corrupt_ids):
+        raise PromptError(f"the clean and the corrupted prompt must have the same number of tokens, "
+                          f"got {len(clean_ids)} and {len(corrupt_ids)}")
+    layers = range(model.config.n_layer)
+    names = ["logits"] + [f"blocks.{layer}.{what}" for layer in layers for what in ("resid_pre", "attn.k", "attn.v", "attn.z")]
+    return model.run(clean_ids, names), model.run(corrupt_ids, names)
+
+
+def run_from_layer(model, x, layer, cache=None, record=steps.keep_nothing):
+    """Blocks `layer`… on x, the stream entering block `layer`, then the last position's logits [n_vocab]."""
+    config, p = model.config, model.params
+    for i in range(layer, config.n_layer):
+        x = steps.block(x, steps.block_params(p, i), config.n_head, config.layer_norm_epsilon, cache, i,
+                        prefixed(record, f"blocks.{i}."))  # [n_new, n_embd]
+    last = steps.layer_norm(x[-1:], p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [1, n_embd]
+    return steps.unembed(last, p["wte.weight"])[0]  # [n_vocab]
+
+
+def prefixed(record, prefix):
+    # steps.block names its intermediates within the block ("attn.z"); the hooks here use full trace names
+    return lambda name, value: record(prefix + name, value)
+
+
+def cache_of_prefix(model, trace, first_layer, n_prefix):
+    """A KV cache holding the traced run's keys and values of positions < n_prefix in blocks first_layer…."""
+    n_seq = trace["blocks.0.resid_pre"].shape[0]
+    cache = KVCache(model.config, n_seq)
+    for layer in range(first_layer, model.config.n_layer):
+        cache.keys[layer, :, :n_prefix] = trace[f"blocks.{layer}.attn.k"][:, :n_prefix]
+        cache.values[layer, :, :n_prefix] = trace[f"blocks.{layer}.attn.v"][:, :n_prefix]
+    cache.length = n_prefix
+    return cache
+
+
+def resid_pre_patched(model, clean, corrupt, layer, positions):
+    """Last-position logits [n_vocab] of the corrupted run with the clean resid_pre of block `layer` at `positions`."""
+    positions = sorted(set(positions))
+    start = positions[0] if positions else 0
+    x = corrupt[resid_pre(layer)][start:].copy()  # [n_seq − start, n_embd]
+    x[np.array(positions, dtype=int) - start] = clean[resid_pre(layer)][positions]
+    return run_from_layer(model, x, layer, cache_of_prefix(model, corrupt, layer, start))
+
+
+def heads_patched(model, clean, corrupt, layer, heads):
+    """Last-position logits [n_vocab] of the corrupted run with the clean z of block `layer`'s `heads` (all positions)."""
+    heads = sorted(set(heads))
+    z_name = f"blocks.{layer}.attn.z"
+
+    def swap_z(name, value):
+        if name != z_name:
+            return value
+        value = value.copy()  # [n_head, n_seq, d_head]
+        value[heads] = clean[z_name][heads]
+        return value
+
+    return run_from_layer(model, corrupt[resid_pre(layer)], layer, record=swap_z)
+
+
+def patched_resid_pre_logits(model, clean_ids, corrupt_ids, layer, positions=None):
+    """One patched run: the clean resid_pre of block `layer` at `positions` (default all) → last logits [n_vocab]."""
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    positions = range(len(clean_ids)) if positions is None else positions
+    return resid_pre_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
+                             [check_index(t, len(clean_ids), "position") for t in positions])
+
+
+def patched_head_logits(model, clean_ids, corrupt_ids, layer, heads):
+    """One patched run: the clean z of block `layer`'s `heads` at every position → last logits [n_vocab]."""
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    return heads_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
+                         [check_index(h, model.config.n_head, "head") for h in heads])
+
+
+def check_index(index, size, what):
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < size:
+        raise PromptError(f"{what} must be an integer in [0, {size}), got {index!r}")
+    return int(index)
+
+
+def logit_diff(logits, answer, wrong):
+    return logits[..., answer] - logits[..., wrong]  # [...]
+
+
+def recovered(patched, clean, corrupt, answer, wrong):
+    """The normalised logit difference: 0 = as the corrupted run, 1 = as the clean run."""
+    clean_diff, corrupt_diff = logit_diff(clean, answer, wrong), logit_diff(corrupt, answer, wrong)
+    if clean_diff == corrupt_diff:
+        raise PromptError(f"the clean and the corrupted prompt give the same logit difference ({clean_diff:.6g}) "
+                          "between answer and wrong: there is nothing to recover")
+    return (logit_diff(patched, answer, wrong) - corrupt_diff) / (clean_diff - corrupt_diff)  # [...]
+
+
+def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
+    """What patching the clean resid_pre of one block at one position recovers: [n_layer, n_seq].
+
+    Costs n_layer × n_seq patched runs; the run for (layer, position) computes blocks layer… for positions
+    position… only, about a quarter of n_layer × n_seq full forward passes.
+    """
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
+    n_layer, n_seq = model.config.n_layer, len(clean_ids)
+    patched = np.stack([[resid_pre_patched(model, clean, corrupt, layer, [position]) for position in range(n_seq)]
+                        for layer in range(n_layer)])  # [n_layer, n_seq, n_vocab]
+    return recovered(patched, clean["logits"][-1], corrupt["logits"][-1], answer, wrong)  # [n_layer, n_seq]
+
+
+def patch_head(model, clean_ids, corrupt_ids, answer, wrong):
+    """What patching one head's clean z (all positions) recovers: [n_layer, n_head].
+
+    Costs n_layer × n_head patched runs of blocks layer…, about n_head × n_layer / 2 full forward passes.
+    """
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
+    n_layer, n_head = model.config.n_layer, model.config.n_head
+    patched = np.stack([[heads_patched(model, clean, corrupt, layer, [head]) for head in range(n_head)]
+                        for layer in range(n_layer)])  # [n_layer, n_head, n_vocab]
+    return recovered(patched, clean["logits"][-1], corrupt["logits"][-1], answer, wrong)  # [n_layer, n_head]
+
+
+# ---- activation steering ---------------------------------------------------------------------------------
+
+def steering_vector(model, a_ids, b_ids, layer, pad_id=None):
+    """ActAdd's steering vector: resid_pre of block `layer` for prompt a minus for prompt b, [n_steer, n_embd].
+
+    The prompts must be equally long, or pad_id (ActAdd pads with a space token) fills the shorter one's end.
+    """
+    a_ids, b_ids = list(model.check_ids(a_ids)), list(model.check_ids(b_ids))
+    if len(a_ids) != len(b_ids):
+        if pad_id is None:
+            raise PromptError(f"the steering prompts have {len(a_ids)} and {len(b_ids)} tokens: make them equally "
+                              "long or pass pad_id (e.g. the id of ' ') to pad the shorter one")
+        pad_id = check_token(model, pad_id, "pad_id")
+        n_steer = max(len(a_ids), len(b_ids))
+        a_ids, b_ids = (ids + [pad_id] * (n_steer - len(ids)) for ids in (a_ids, b_ids))
+    layer = check_index(layer, model.config.n_layer, "layer")
+    name = resid_pre(layer)
+    return model.run(a_ids, [name])[name] - model.run(b_ids, [name])[name]  # [n_steer, n_embd]
+
+
+def steer(model, ids, a_ids, b_ids, layer, scale, n_new, position=0, pad_id=None,
+          temperature=0.0, top_k=None, top_p=None, seed=None):
+    """Generate n_new tokens with scale * steering_vector added to the prompt's resid_pre of block `layer`.
+
+    As ActAdd does, the vector's n_steer rows are added at prompt positions position … position + n_steer − 1, in
+    the prompt's forward pass; the new tokens are not changed directly, they read the steered prompt through the
+    KV cache. Sampling options as Model.generate. Returns the new token ids.
+    """
+    check_sampling(n_new, temperature, top_k, top_p)
+    addition = scale * steering_vector(model, a_ids, b_ids, layer, pad_id)  # [n_steer, n_embd]
+    ids = model.check_ids(ids, len(ids) + max(n_new - 1, 0))
+    if not isinstance(position, (int, np.integer)) or not 0 <= position <= len(ids) - len(addition):
+        raise PromptError(f"the steering vector's {len(addition)} positions, from position {position!r}, "
+                          f"must lie within the prompt's {len(ids)} tokens")
+    target = resid_pre(layer)
+
+    def add_vector(name, value):
+        if name != target:
+            return value
+        steered = value.copy()  # [n_seq, n_embd]
+        steered[position:position + len(addition)] += addition
+        return steered
+
+    rng = np.random.default_rng(seed)
+    cache = KVCache(model.config, len(ids) + max(n_new - 1, 0))
+    logits = steps.forward(ids, model.params, model.config, cache, record=add_vector, last_only=True)  # [1, n_vocab]
+    new = []
+    for step in range(n_new):
+        new.append(steps.choose_next_token(logits[-1], temperature, top_k, top_p, rng))
+        if step + 1 < n_new:
+            logits = steps.forward(np.array(new[-1:]), model.params, model.config, cache, last_only=True)  # [1, n_vocab]
+    return new
