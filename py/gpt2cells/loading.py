@@ -1,8 +1,8 @@
 """gpt2cells.load: a weights zip (format v1, docs/weights-format.md) or its in-memory mapping → Model.
 
 Every tensor is validated against the config before any tensor data is read, and read with at most one
-copy: a path or file object is read straight into the final array, a buffer is viewed in place (float16
-is the exception: its upcast to float32 is the one copy).
+copy: a path or file object is read straight into the final array, a buffer is viewed in place. Tensors keep
+the zip's dtype: a float16 model stays float16 in memory (half the bytes; the steps widen what they read).
 """
 from __future__ import annotations
 
@@ -97,16 +97,14 @@ def _json(data, what: str):
 
 
 def _tensor_from_buffer(name: str, entry: dict, buffer, verify_sha256: bool) -> np.ndarray:
-    """View raw little-endian bytes as the tensor; float16 (or a misaligned view) costs one copy."""
+    """View raw little-endian bytes as the tensor, in the zip's dtype; a misaligned view costs one copy."""
     view = memoryview(buffer).cast("B")
     if view.nbytes != entry["nbytes"]:
         raise TensorShapeError(f"tensor {name!r}: expected {entry['nbytes']} bytes, got {view.nbytes}")
     if verify_sha256 and hashlib.sha256(view).hexdigest() != entry.get("sha256"):
         raise WeightsError(f"tensor {name!r}: sha256 does not match the manifest (corrupted data)")
     array = np.frombuffer(view, dtype=LITTLE_ENDIAN[entry["dtype"]]).reshape(entry["shape"])
-    if array.dtype != np.float32 or not array.flags.aligned:
-        array = array.astype(np.float32)
-    return array
+    return array if array.flags.aligned else array.copy()
 
 
 def _model(config, entries, manifest, tensor_data, read_file, verify_sha256):

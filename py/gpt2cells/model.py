@@ -33,15 +33,17 @@ def check_tensor_names_and_shapes(shapes: dict, config: Config) -> None:
 
 
 class Model:
-    """A GPT-2. params maps checkpoint names (docs/weights-format.md) to float32 arrays."""
+    """A GPT-2. params maps checkpoint names (docs/weights-format.md) to float32 or float16 arrays (float16 ones
+    stay float16: the steps widen what they read, so activations are float32 either way)."""
 
     def __init__(self, config: Config, params: dict[str, np.ndarray], tokenizer=None, manifest: dict | None = None):
         if isinstance(config, dict):
             config = Config.from_dict(config)
         check_tensor_names_and_shapes({name: np.shape(p) for name, p in params.items()}, config)
         for name, p in params.items():
-            if not isinstance(p, np.ndarray) or p.dtype != np.float32:
-                raise TensorShapeError(f"tensor {name!r}: expected a float32 numpy array, got {getattr(p, 'dtype', type(p).__name__)}")
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float16):
+                raise TensorShapeError(
+                    f"tensor {name!r}: expected a float32 or float16 numpy array, got {getattr(p, 'dtype', type(p).__name__)}")
         if tokenizer is not None and len(tokenizer) > config.vocab_size:
             raise WeightsError(f"the tokenizer has {len(tokenizer)} token ids but the model's vocab_size is {config.vocab_size}")
         self.config = config

@@ -3,9 +3,11 @@
 Model.run, Model.logits and Model.generate all go through `forward` below, so there is one copy of the math.
 
 Shapes: n_seq new positions, n_past positions already in the KV cache, n_embd model width, n_head heads of
-d_head = n_embd // n_head, n_vocab token ids. Linear weights are [out, in] (docs/weights-format.md) and
-every array stays float32: Python float constants do not upcast under NumPy 2, NumPy float64 scalars would,
-so constants come from `math`, not `np`.
+d_head = n_embd // n_head, n_vocab token ids. Linear weights are [out, in] (docs/weights-format.md).
+Weights are float32 or float16 (a float16 model stays float16 in memory); every activation is float32: the
+embeddings widen the rows they take, matmul_nt widens float16 weights in registers, and float32 + float16 is
+float32 in NumPy. Python float constants do not upcast under NumPy 2, NumPy float64 scalars would, so
+constants come from `math`, not `np`.
 """
 from __future__ import annotations
 
@@ -26,11 +28,11 @@ NEG_INF = np.float32(-np.inf)
 # ---- embeddings ------------------------------------------------------------------------------------------
 
 def embed(wte, ids):
-    return wte[ids]  # [n_seq, n_embd]
+    return wte[ids].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
 
 
 def pos_embed(wpe, start, n_seq):
-    return wpe[start:start + n_seq]  # [n_seq, n_embd]
+    return wpe[start:start + n_seq].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
 
 
 # ---- layer norm ------------------------------------------------------------------------------------------
@@ -52,7 +54,8 @@ def layer_norm(x, gain, bias, eps):
 # ---- linear ----------------------------------------------------------------------------------------------
 
 def linear(x, w, b):
-    # x @ w.T + b (matmul_nt picks the fastest way the runtime has: BLAS, a wasm SIMD kernel, einsum)
+    # x @ w.T + b (matmul_nt picks the fastest way the runtime has: BLAS, a wasm SIMD kernel, einsum; a float16
+    # w is widened to float32 there, and a float16 b by the addition)
     return matmul_nt(x, w) + b  # [n_seq, n_out]
 
 
@@ -111,7 +114,7 @@ def gelu(x):
 # ---- output ----------------------------------------------------------------------------------------------
 
 def unembed(x, wte):
-    # the output head is tied to the token embedding
+    # the output head is tied to the token embedding (float16 or float32: matmul_nt widens it)
     return matmul_nt(x, wte)  # [n_seq, n_vocab]
 
 

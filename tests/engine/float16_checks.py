@@ -1,0 +1,66 @@
+"""matmul_nt with float16 weights against oracles written here; run on CPython by test_engine_float16.py and
+inside Pyodide (the wasm kernel) by the same test, which copies this file next to its script.
+
+numpy only, so it runs in both. The oracle for widening is numpy's own float16 → float64 conversion.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# (n, k, m): n = 1 is the decode stream (k % 16 == 0 and its 4-value tail), n ≥ 2 the 6×2 prompt tile (k % 8 == 4
+# takes its 16-byte tail), an odd n its last single row, m % 6 != 0 the rows left over after the tile
+SHAPES = [(1, 768, 3072), (1, 32, 13), (1, 8, 3), (1, 36, 5), (1, 44, 6), (2, 36, 7), (2, 40, 12), (3, 32, 7),
+          (5, 8, 1), (6, 12, 6), (10, 3072, 768), (7, 772, 19), (4, 6, 9)]  # k = 6: not a multiple of 4, the fallback
+
+
+def every_finite_half() -> np.ndarray:
+    """All 63488 finite float16 values (both zeros, subnormals, ±65504) as w [496, 128]."""
+    bits = np.arange(1 << 16, dtype=np.uint16)  # [65536]
+    halves = bits.view(np.float16)  # [65536]
+    return halves[np.isfinite(halves)].reshape(496, 128)  # [496, 128]
+
+
+def widening_mismatches(matmul_nt) -> int:
+    """x = rows of the identity, so out = w.T exactly, whatever the order of the sums: count the wrong values."""
+    w = every_finite_half()  # [496, 128]
+    expected = w.astype(np.float64).T  # [128, 496]
+    eye = np.eye(128, dtype=np.float32)  # [128, 128]
+    prompt = matmul_nt(eye[:127], w)  # [127, 496] (odd: the tile's pairs, then its single last row)
+    decode = np.concatenate([matmul_nt(eye[p:p + 1], w) for p in range(128)])  # [128, 496] one row at a time
+    assert prompt.dtype == decode.dtype == np.float32
+    return int((prompt != expected[:127]).sum() + (decode != expected).sum())
+
+
+def random_half_weights(rng, m, k) -> np.ndarray:
+    # GPT-2-like magnitudes, with some subnormal and some large halves mixed in
+    w = rng.standard_normal((m, k)) * 0.05  # [m, k]
+    w[rng.random((m, k)) < 0.05] *= 1e-4  # many of these are subnormal in float16
+    w[rng.random((m, k)) < 0.01] *= 1e4
+    return w.astype(np.float16)  # [m, k]
+
+
+def worst_relative_error(matmul_nt) -> float:
+    """Largest |got − exact| / max |exact| over SHAPES, exact = float64 einsum of the widened weights."""
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    for n, k, m in SHAPES:
+        x = rng.standard_normal((n, k)).astype(np.float32)  # [n, k]
+        w = random_half_weights(rng, m, k)  # [m, k]
+        expected = np.einsum("ij,kj->ik", x.astype(np.float64), w.astype(np.float64))  # [n, m]
+        got = matmul_nt(x, w)  # [n, m]
+        assert got.shape == (n, m) and got.dtype == np.float32, (n, k, m, got.shape, got.dtype)
+        worst = max(worst, float(np.abs(got - expected).max() / np.abs(expected).max()))
+    return worst
+
+
+def strided_inputs_ok(matmul_nt) -> bool:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 64)).astype(np.float32)[::2, ::2]  # [3, 32] not contiguous
+    w = random_half_weights(rng, 26, 64)[::2, ::2]  # [13, 32] not contiguous
+    expected = x.astype(np.float64) @ w.astype(np.float64).T  # [3, 13]
+    return bool(np.allclose(matmul_nt(x, w), expected, atol=1e-5, rtol=1e-5))
+
+
+def results(matmul_nt) -> dict:
+    return {"widening_mismatches": widening_mismatches(matmul_nt), "worst_relative_error": worst_relative_error(matmul_nt),
+            "strided_ok": strided_inputs_ok(matmul_nt)}
