@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from gpt2cells.notebook_format import cells_from_ipynb, cells_from_py, cells_to_ipynb, cells_to_py
+from gpt2cells.notebook.files import cells_from_ipynb, cells_from_py, cells_to_ipynb, cells_to_py
 
 TRICKY = [
     ("prompt", 'prompt = "Hello, my name is"'),

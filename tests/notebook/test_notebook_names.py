@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from gpt2cells.notebook_names import analyze_cell
+from gpt2cells.notebook.names import analyze_cell
 
 # (source, defines, reads, builtins_read, mutates, environment to run it in, or None to skip running)
 CASES = {

@@ -2,7 +2,7 @@
 and its spreadsheet recalculation gives what a fresh top-to-bottom run gives.
 
 Oracles: gpt2cells.Model.logits / Model.run (the engine, itself tested against Hugging Face) and a fresh
-Session running every cell in order.
+Notebook running every cell in order.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 import gpt2cells
 from gpt2cells import steps
-from gpt2cells.notebook_session import Session
+from gpt2cells.notebook import Notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 RELU = "activated = np.maximum(hidden, 0)"
@@ -42,8 +42,8 @@ def model(tmp_path_factory):
     return gpt2cells.load(Path(packed) if packed else pack_session_model(tmp_path_factory.mktemp("session-model")))
 
 
-def ran_session(model, sources=None) -> Session:
-    session = Session(model, sources)
+def ran_session(model, sources=None) -> Notebook:
+    session = Notebook(model, sources)
     session.run("all")
     assert {s["status"] for s in session.states()} == {"ok"}, [(s["id"], s["error"]) for s in session.states()]
     return session
@@ -148,7 +148,7 @@ def test_failure_marks_dependents_stale_and_fixing_it_recovers(model):
     session.run("cell", "mlp_down", {"mlp_down": "scale = 2\nmlp_out = missing_name * scale"})
     error = session.cells["mlp_down"].run.error
     assert error["type"] == "NameError" and error["line"] == 2
-    assert 'File "<cell mlp_down>", line 2' in error["traceback"] and "notebook_session" not in error["traceback"]
+    assert 'File "<cell mlp_down>", line 2' in error["traceback"] and "gpt2cells/notebook/" not in error["traceback"]
     assert "layer = 0" in error["traceback"]
 
     session.run("cell", "mlp_down", {"mlp_down": session.cells["mlp_down"].spec.source})
@@ -157,7 +157,7 @@ def test_failure_marks_dependents_stale_and_fixing_it_recovers(model):
 
 
 def test_run_to_runs_what_is_missing_and_no_further(model):
-    session = Session(model)
+    session = Notebook(model)
     ran = session.run("to", "embedding_sum")
     assert ran == ["setup", "prompt", "pretokenize", "bpe", "token_ids", "token_embeddings",
                    "position_embeddings", "embedding_sum"]
@@ -166,7 +166,7 @@ def test_run_to_runs_what_is_missing_and_no_further(model):
 
 
 def test_prints_go_to_their_cell_per_layer(model):
-    session = Session(model, {"ln_2": "print(layer, x.shape)\nx_norm2 = layer_norm(x, w['ln_2.weight'], w['ln_2.bias'], eps)"})
+    session = Notebook(model, {"ln_2": "print(layer, x.shape)\nx_norm2 = layer_norm(x, w['ln_2.weight'], w['ln_2.bias'], eps)"})
     session.run("all")
     stdout = session.state(session.cells["ln_2"])["stdout"]
     T, n_embd = len(model.encode(prompt_of(session))), model.config.n_embd
@@ -178,7 +178,7 @@ def test_export_import_round_trip(model):
     session.update_sources({"gelu": RELU})
     ipynb = json.loads(session.export("ipynb"))
     assert [c["id"] for c in ipynb["cells"]] == [spec.id for spec in session.specs]
-    other = Session(model)
+    other = Notebook(model)
     result = other.import_(json.dumps(ipynb), "x.ipynb")
     assert result["sources"]["gelu"] == RELU and result["skipped"] == 0
     assert other.import_(session.export("py"), "x.py")["sources"] == {c: session.cells[c].source for c in session.cells}
@@ -222,7 +222,7 @@ def test_char_model_runs_the_same_notebook():
 
 def test_error_inside_a_function_from_another_cell_shows_both_cells(model):
     helper = "def squash(v):\n    return v * missing_factor\n\nx = token_vectors + position_vectors\nx"
-    session = Session(model, {"embedding_sum": helper, "gelu": "activated = squash(hidden)"})
+    session = Notebook(model, {"embedding_sum": helper, "gelu": "activated = squash(hidden)"})
     session.run("all")
     error = session.cells["gelu"].run.error
     trace = error["traceback"]
@@ -230,7 +230,7 @@ def test_error_inside_a_function_from_another_cell_shows_both_cells(model):
     assert 'File "<cell gelu>", line 1, in <module>' in trace
     assert 'File "<cell embedding_sum>", line 2, in squash' in trace and "return v * missing_factor" in trace
     assert trace.index("<cell gelu>") < trace.index("<cell embedding_sum>")
-    assert "notebook_session" not in trace
+    assert "gpt2cells/notebook/" not in trace
     assert session.cells["embedding_sum"].status == "ok" and session.cells["logits"].status != "ok"
 
 
@@ -247,7 +247,7 @@ def test_in_place_change_in_a_later_cell_leaves_earlier_outputs_alone(model):
 
 @pytest.mark.parametrize("bad, error_type", [("return 5", "SyntaxError"), ("x = 1\n  y = 2", "IndentationError")])
 def test_compile_time_errors_point_at_their_line(model, bad, error_type):
-    session = Session(model, {"probabilities": bad})
+    session = Notebook(model, {"probabilities": bad})
     session.run("all")
     error = session.cells["probabilities"].run.error
     assert (error["type"], error["line"]) == (error_type, bad.count("\n") + 1)
@@ -262,7 +262,7 @@ def test_a_failed_cell_leaves_no_partial_definitions(model):
 
 
 def session_source(model, cell_id) -> str:
-    return next(spec.source for spec in Session(model).specs if spec.id == cell_id)
+    return next(spec.source for spec in Notebook(model).specs if spec.id == cell_id)
 
 
 # Alternative sources per cell, default first: edits that change values downstream (or only the cell itself).
@@ -279,7 +279,7 @@ VARIANTS = {
 @pytest.mark.parametrize("seed", range(3))
 def test_random_edits_and_reruns_equal_a_fresh_top_to_bottom_run(model, seed):
     rng = random.Random(seed)
-    defaults = {spec.id: spec.source for spec in Session(model).specs}
+    defaults = {spec.id: spec.source for spec in Notebook(model).specs}
     sources = {}
     session = ran_session(model)
     for _ in range(6):

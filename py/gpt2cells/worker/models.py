@@ -1,9 +1,10 @@
-"""What the page's Python worker calls to move a stored model from IndexedDB into numpy.
+"""The page's model entry points (`gpt2cells.worker.models.<function>`): a stored model from IndexedDB into numpy.
 
 The page sends tensors a few at a time (`put_tensors`), transferring their ArrayBuffers to the worker;
 Pyodide copies each once into wasm memory (the memoryviews the call receives) and `np.frombuffer` views that
 copy without another. The previous model is dropped before a load starts, so peak memory is one model plus
-one call's tensors in flight. The loaded model stays in the module global `model` for the notebook's cells.
+one call's tensors in flight. The loaded model stays in the module global `model`; gpt2cells.worker.notebook
+hands it to the notebook it opens.
 """
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def loaded() -> dict | None:
     if model is None:
         return None
     return {"name": manifest["name"], "config": manifest["config"]}
+
+
+def active_model():
+    """The loaded model, for the other entry points (the notebook's)."""
+    if model is None:
+        raise RuntimeError("no model is loaded: drop a weights zip or pick a stored model")
+    return model
 
 
 def logits_for(text: str) -> dict:

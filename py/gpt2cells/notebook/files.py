@@ -124,3 +124,27 @@ def _unique_step_names(cells: list[tuple[str, str]]) -> list[tuple[str, str]]:
         taken.add(unique)
         result.append((unique, source))
     return result
+
+
+# -- the notebook's export and import ----------------------------------------------------------
+
+def export_cells(cells, fmt: str) -> str:
+    """The (step, source) pairs as a .py ("py") or .ipynb ("ipynb") file's text."""
+    if fmt == "py":
+        return cells_to_py(cells)
+    if fmt == "ipynb":
+        return cells_to_ipynb(cells)
+    raise ValueError(f"export format must be 'py' or 'ipynb', got {fmt!r}")
+
+
+def import_cells(text: str, filename: str, known_steps: list[str]) -> tuple[dict, int]:
+    """({step: source} of a file's cells this notebook has, how many other cells the file had)."""
+    if filename.endswith(".ipynb") or text.lstrip().startswith("{"):
+        cells = cells_from_ipynb(text)
+    else:
+        cells = cells_from_py(text)
+    sources = {step: source for step, source in cells if step in known_steps}
+    if not sources:
+        raise ValueError(f"{filename or 'the file'} has no cell named like this notebook's steps "
+                         f"({', '.join(known_steps[:4])}, …)")
+    return sources, len(cells) - len(sources)

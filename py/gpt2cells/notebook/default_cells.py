@@ -1,11 +1,14 @@
-"""The default notebook: GPT-2's inference, one short cell per step, as data (ids, titles, code).
+"""The default notebook: GPT-2's inference, one short cell per step, as data (ids, titles, code), and the
+contract of which of its names the kernel reads.
 
 Every cell calls `gpt2cells.steps`, the same functions `Model.logits` runs, so the math exists once and a
 learner who edits a cell changes what runs. The cells of the `block` group run once per layer, in order,
 with `layer` set by the loop (see BLOCK_GROUP); the notebook keeps every layer's outputs, so any layer and
 head can be shown without running again.
 
-A cell's id is its step name: the page marks it `data-testid="cell-<id>"`.
+A cell's id is its step name: the page marks it `data-testid="cell-<id>"`. A cell's `trace` is the name in
+`Model.run`'s trace (docs/naming.md) of the value it shows; docs/naming.md lists where the cell's variable is
+named differently, and why.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ class CellSpec:
     doc: str
     source: str
     group: str | None = None  # "block": runs once per layer
+    trace: str | None = None  # docs/naming.md's name of the value the cell shows ({i}: the layer)
 
     def __post_init__(self):
         # the editor shows the code as is: no empty line after the last one
@@ -44,6 +48,25 @@ BLOCK_GROUP = GroupSpec(
 )
 GROUPS = (BLOCK_GROUP,)
 
+
+@dataclass(frozen=True)
+class KernelContract:
+    """The default cells' names the kernel itself reads, beyond running the cells (gpt2cells.notebook.notebook).
+
+    A learner who renames one of them in a cell loses only the feature that reads it.
+    """
+    model: str = "model"  # bound before the first cell: the loaded Model
+    token_labels: str = "tokens"  # list[str] after a run: the row/column labels of every grid of T rows
+    prediction_cell: str = "probabilities"  # when this cell ran ok, ...
+    prediction: str = "probs"  # ... its [n_vocab] probabilities give the "Next token" line
+    generate: str = "generate"  # generate(ids, n_new, temperature=, top_k=, top_p=, seed=) yields (new id, cache)
+    prompt_ids: str = "ids"  # the prompt's token ids: Generate's first argument
+    generation_cell: str = "generation"  # after Generate, this cell shows ...
+    cache_table: str = "cache_table"  # ... cache_table(cache): the KV cache as the last step left it
+
+
+CONTRACT = KernelContract()
+
 SETUP = CellSpec(
     "setup", "The model",
     "The loaded model's weights (params), sizes (config) and tokenizer, and the step functions the cells call.",
@@ -53,7 +76,7 @@ from gpt2cells.steps import (
     embed, pos_embed, layer_norm, linear, split_qkv, split_heads, attention_scores, scale_scores,
     causal_mask, apply_mask, softmax, weighted_values, merge_heads, gelu, unembed, block_params,
 )
-from gpt2cells.notebook_output import Table
+from gpt2cells.notebook import Table
 
 params, config, tokenizer = model.params, model.config, model.tokenizer
 n_head, d_head, eps = config.n_head, config.d_head, config.layer_norm_epsilon
@@ -110,7 +133,7 @@ TOKEN_EMBEDDINGS = CellSpec(
     '''\
 token_vectors = embed(params["wte.weight"], ids)     # [T, n_embd]
 token_vectors
-''')
+''', trace="embed")
 
 POSITION_EMBEDDINGS = CellSpec(
     "position_embeddings", "Position embeddings",
@@ -118,7 +141,7 @@ POSITION_EMBEDDINGS = CellSpec(
     '''\
 position_vectors = pos_embed(params["wpe.weight"], 0, T)  # [T, n_embd]
 position_vectors
-''')
+''', trace="pos_embed")
 
 EMBEDDING_SUM = CellSpec(
     "embedding_sum", "Sum: the residual stream",
@@ -126,7 +149,7 @@ EMBEDDING_SUM = CellSpec(
     '''\
 x = token_vectors + position_vectors                 # [T, n_embd]
 x
-''')
+''', trace="blocks.0.resid_pre")
 
 BLOCK_CELLS = [
     CellSpec(
@@ -142,7 +165,7 @@ w = block_params(params, layer)
         '''\
 x_norm = layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], eps)   # [T, n_embd]
 x_norm
-'''),
+''', trace="blocks.{i}.ln1.out"),
     CellSpec(
         "qkv", "Q, K, V",
         "One linear layer makes each token's query (what it looks for), key (what it offers) and value (what it passes on).",
@@ -150,93 +173,93 @@ x_norm
 qkv = linear(x_norm, w["attn.c_attn.weight"], w["attn.c_attn.bias"])  # [T, 3·n_embd]
 q, k, v = split_qkv(qkv)                                               # 3 × [T, n_embd]
 q, k, v
-'''),
+''', trace="blocks.{i}.attn.qkv"),
     CellSpec(
         "heads", "Split into heads",
         "Each head attends on its own slice of d_head = n_embd / n_head columns.",
         '''\
 q_heads, k_heads, v_heads = (split_heads(t, n_head) for t in (q, k, v))  # 3 × [n_head, T, d_head]
 q_heads, k_heads, v_heads
-'''),
+''', trace="blocks.{i}.attn.q, .k, .v"),
     CellSpec(
         "scores", "Attention scores",
         "How well each query (row) matches each key (column): a dot product, divided by √d_head.",
         '''\
 scores = scale_scores(attention_scores(q_heads, k_heads), d_head)  # [n_head, T, T]
 scores
-'''),
+''', trace="blocks.{i}.attn.scaled_scores"),
     CellSpec(
         "mask", "Causal mask",
         "A token may not look at later tokens: their scores become −∞.",
         '''\
 masked = apply_mask(scores, causal_mask(T, T))       # [n_head, T, T]
 masked
-'''),
+''', trace="blocks.{i}.attn.masked_scores"),
     CellSpec(
         "softmax", "Softmax: attention pattern",
         "Each row becomes weights that sum to 1 (−∞ becomes 0): how much each token takes from each earlier one.",
         '''\
 pattern = softmax(masked)                            # [n_head, T, T]
 pattern
-'''),
+''', trace="blocks.{i}.attn.pattern"),
     CellSpec(
         "weighted_values", "Weighted values",
         "Each token's output in each head: the values of the tokens it attends to, mixed by the pattern.",
         '''\
 z = weighted_values(pattern, v_heads)                # [n_head, T, d_head]
 z
-'''),
+''', trace="blocks.{i}.attn.z"),
     CellSpec(
         "merge_project", "Merge heads + project",
         "The heads side by side again, then one linear layer mixes them.",
         '''\
 attn_out = linear(merge_heads(z), w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [T, n_embd]
 attn_out
-'''),
+''', trace="blocks.{i}.attn_out"),
     CellSpec(
         "residual_1", "Residual: add attention",
         "Attention's output is added to the residual stream; nothing is overwritten.",
         '''\
 x = x + attn_out                                     # [T, n_embd]
 x
-'''),
+''', trace="blocks.{i}.resid_mid"),
     CellSpec(
         "ln_2", "Layer norm 2",
         "The same normalisation, with this block's second gain and bias, before the MLP.",
         '''\
 x_norm2 = layer_norm(x, w["ln_2.weight"], w["ln_2.bias"], eps)  # [T, n_embd]
 x_norm2
-'''),
+''', trace="blocks.{i}.ln2.out"),
     CellSpec(
         "mlp_up", "MLP up",
         "Each token on its own: a linear layer to 4 × n_embd hidden units.",
         '''\
 hidden = linear(x_norm2, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])  # [T, 4·n_embd]
 hidden
-'''),
+''', trace="blocks.{i}.mlp.pre"),
     CellSpec(
         "gelu", "GELU",
         "The non-linearity: negative inputs are squashed towards 0, positive ones pass almost unchanged.",
         '''\
 activated = gelu(hidden)                             # [T, 4·n_embd]
 activated
-'''),
+''', trace="blocks.{i}.mlp.post"),
     CellSpec(
         "mlp_down", "MLP down",
         "A linear layer back to n_embd.",
         '''\
 mlp_out = linear(activated, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])  # [T, n_embd]
 mlp_out
-'''),
+''', trace="blocks.{i}.mlp_out"),
     CellSpec(
         "residual_2", "Residual: add MLP",
         "The MLP's output is added to the residual stream: x is this block's output and the next block's input.",
         '''\
 x = x + mlp_out                                      # [T, n_embd]
 x
-'''),
+''', trace="blocks.{i}.resid_post"),
 ]
-BLOCK_CELLS = [CellSpec(c.id, c.title, c.doc, c.source, group=BLOCK_GROUP.id) for c in BLOCK_CELLS]
+BLOCK_CELLS = [CellSpec(c.id, c.title, c.doc, c.source, group=BLOCK_GROUP.id, trace=c.trace) for c in BLOCK_CELLS]
 
 FINAL_LN = CellSpec(
     "final_ln", "Final layer norm",
@@ -244,7 +267,7 @@ FINAL_LN = CellSpec(
     '''\
 x_final = layer_norm(x, params["ln_f.weight"], params["ln_f.bias"], eps)  # [T, n_embd]
 x_final
-''')
+''', trace="ln_final.out")
 
 LOGITS = CellSpec(
     "logits", "Logits",
@@ -252,7 +275,7 @@ LOGITS = CellSpec(
     '''\
 logits = unembed(x_final, params["wte.weight"])      # [T, n_vocab]
 logits
-''')
+''', trace="logits")
 
 PROBABILITIES = CellSpec(
     "probabilities", "Next-token probabilities",

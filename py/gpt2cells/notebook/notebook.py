@@ -1,0 +1,174 @@
+"""One notebook open for one model: its cells, a Session running them, their outputs, Generate, files.
+
+This is what the worker's notebook entry points (gpt2cells.worker.notebook) call with the model they pass
+in; tests use it directly on CPython with a model from gpt2cells.load. Everything the page receives is
+plain JSON-able data (`state`, `description`).
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import files
+from .default_cells import CONTRACT, GROUPS, default_cells
+from .execute import CellRun
+from .generation import Generation, new_tokens_room
+from .outputs import Outputs
+from .session import Session
+from .units import Cell
+
+
+class Notebook:
+    def __init__(self, model, sources: dict | None = None):
+        self.model = model
+        self.specs = default_cells(getattr(model.tokenizer, "kind", "bpe"))
+        self.cells = {spec.id: Cell(spec, spec.source) for spec in self.specs}
+        self.update_sources(sources)
+        self.outputs = Outputs(getattr(model.config, "vocab_size", None))
+        base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
+        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs)
+        self.generation: Generation | None = None
+
+    @property
+    def arrays(self) -> dict:
+        """(cell id, tab) -> the [passes, selector, rows, cols] view behind a grid."""
+        return self.outputs.views
+
+    def update_sources(self, sources: dict | None) -> None:
+        for cell_id, source in (sources or {}).items():
+            if cell_id in self.cells and isinstance(source, str):
+                self.cells[cell_id].source = source
+
+    def final_namespace(self) -> dict:
+        return self.session.final_namespace()
+
+    def run(self, mode: str = "all", cell_id: str | None = None, sources: dict | None = None, progress=None) -> list[str]:
+        """Run cells like a spreadsheet (Session.run); progress hears each unit's cells as page states."""
+        report = progress or (lambda message: None)
+
+        def relay(message):
+            if message["event"] == "done":
+                message = {"event": "done", "states": [self.state(cell) for cell in message["cells"]]}
+            report(message)
+
+        self.update_sources(sources)
+        self.generation = None
+        return self.session.run(mode, cell_id, relay)
+
+    def describe_outputs(self, cells: list[Cell], namespace: dict, grouped: bool) -> None:
+        labels = token_labels(namespace)
+        for cell in cells:
+            self.outputs.forget(cell.id)
+            if cell.status == "ok" or cell.values:
+                cell.output = self.outputs.describe(cell.id, cell.values, cell.source, labels, grouped)
+
+    def output_slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
+        return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)
+
+    # -------------------------------------------------------------- state for the page
+
+    def state(self, cell: Cell) -> dict:
+        run = cell.run or CellRun()
+        return {
+            "id": cell.id,
+            "title": cell.spec.title,
+            "doc": cell.spec.doc,
+            "trace": cell.spec.trace,
+            "group": cell.spec.group,
+            "source": cell.source,
+            "default_source": cell.spec.source,
+            "status": cell.status,
+            "duration_ms": round(run.duration_ms, 3) if cell.run else None,
+            "stdout": run.stdout,
+            "error": run.error,
+            "output": cell.output if cell.status in ("ok", "stale") else None,
+            "runs": cell.runs,
+        }
+
+    def states(self) -> list[dict]:
+        return [self.state(self.cells[spec.id]) for spec in self.specs]
+
+    def prediction(self) -> dict | None:
+        cell = self.cells.get(CONTRACT.prediction_cell)
+        if cell is None or cell.status != "ok":
+            return None
+        probs = self.final_namespace().get(CONTRACT.prediction)
+        if not isinstance(probs, np.ndarray) or probs.ndim != 1 or probs.size == 0:
+            return None
+        token_id = int(np.argmax(probs))
+        return {"id": token_id, "text": self.model.tokenizer.decode([token_id]), "prob": float(probs[token_id])}
+
+    def description(self) -> dict:
+        config = self.model.config
+        return {
+            "cells": self.states(),
+            "groups": [{"id": g.id, "title": g.title, "doc": g.doc} for g in GROUPS],
+            "model": {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
+                      "vocab_size": config.vocab_size, "tokenizer": getattr(self.model.tokenizer, "kind", "bpe")},
+            "prediction": self.prediction(),
+        }
+
+    # -------------------------------------------------------------- generation
+
+    def generate_begin(self, settings: dict) -> dict:
+        namespace = self.final_namespace()
+        generate, ids = namespace.get(CONTRACT.generate), namespace.get(CONTRACT.prompt_ids)
+        if not callable(generate) or ids is None:
+            raise RuntimeError(f"run the notebook first: the {CONTRACT.generation_cell} cell defines "
+                               f"{CONTRACT.generate}(ids, n_new, ...)")
+        n_new = new_tokens_room(len(ids), self.model.config.n_ctx, settings.get("max_new_tokens", 20))
+        self.generation = Generation(self.model.tokenizer, generate, list(ids), n_new, settings)
+        return {"prompt_text": self.model.tokenizer.decode(list(ids)), "max_new_tokens": n_new}
+
+    def generate_next(self) -> dict:
+        if self.generation is None:
+            raise RuntimeError("generate_next called without generate_begin")
+        return self.generation.next()
+
+    def generate_for(self, seconds: float, progress) -> dict:
+        if self.generation is None:
+            raise RuntimeError("generate_for called without generate_begin")
+        return self.generation.stretch(seconds, progress)
+
+    def generate_end(self) -> dict:
+        generation, self.generation = self.generation, None
+        if generation is None:
+            return {}
+        cell = self.cells.get(CONTRACT.generation_cell)
+        if cell is not None and generation.cache is not None:
+            self.show_cache(cell, generation.cache)
+        result = {"ids": generation.ids, "text": generation.text()}
+        if cell is not None:
+            result["state"] = self.state(cell)
+        return result
+
+    def show_cache(self, cell: Cell, cache) -> None:
+        """The generation cell's output becomes cache_table(the cache Generate left)."""
+        namespace = self.final_namespace()
+        cache_table = namespace.get(CONTRACT.cache_table)
+        if not callable(cache_table):
+            return
+        try:
+            cell.values = [cache_table(cache)]
+            cell.output = self.outputs.describe(cell.id, cell.values, cell.source, token_labels(namespace), False)
+        except Exception as error:
+            cell.run.stdout += f"{CONTRACT.cache_table} failed: {type(error).__name__}: {error}\n"
+
+    # -------------------------------------------------------------- files
+
+    def export(self, fmt: str, sources: dict | None = None) -> str:
+        self.update_sources(sources)
+        return files.export_cells([(spec.id, self.cells[spec.id].source) for spec in self.specs], fmt)
+
+    def import_(self, text: str, filename: str = "") -> dict:
+        sources, skipped = files.import_cells(text, filename, list(self.cells))
+        self.update_sources(sources)
+        return {"sources": sources, "skipped": skipped}
+
+
+def token_labels(namespace: dict) -> list[str] | None:
+    tokens = namespace.get(CONTRACT.token_labels)
+    if isinstance(tokens, (list, tuple)) and all(isinstance(t, str) for t in tokens):
+        return list(tokens)
+    return None

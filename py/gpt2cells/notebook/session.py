@@ -1,0 +1,181 @@
+"""Running the notebook like a spreadsheet: units, namespace snapshots, which units a run touches, stale marks.
+
+The cells run top to bottom in one namespace, except that the cells of a group (the transformer block) run as
+a unit: once per layer, in order. After each unit the session keeps a snapshot of the namespace (a shallow
+dict copy: arrays are shared, not copied), so any unit can run again from the state before it. Running a cell
+reruns its unit and then every later unit that reads a name a rerun unit (re)bound; the others keep their
+outputs. A unit that fails stops nothing else: later units that read what it would have defined are marked
+stale.
+
+What the cells' values look like is not the session's business: after a unit runs it hands its cells and
+the namespace they reached to `describe_outputs`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .execute import CellRun, execute
+from .units import Cell, Unit, build_units
+
+
+def changed_bindings(before: dict, after: dict) -> set[str]:
+    """Names a run bound, rebound or deleted (by identity: an array recomputed is a new object)."""
+    changed = {name for name, value in after.items() if name not in before or before[name] is not value}
+    return changed | (set(before) - set(after))
+
+
+class Session:
+    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs):
+        """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran."""
+        self.units: list[Unit] = build_units(cells, groups)
+        self.base_namespace = base_namespace
+        self.describe_outputs = describe_outputs
+
+    def unit_of(self, cell_id: str) -> int:
+        for index, unit in enumerate(self.units):
+            if any(cell.id == cell_id for cell in unit.cells):
+                return index
+        known = ", ".join(cell.id for unit in self.units for cell in unit.cells)
+        raise KeyError(f"no cell named {cell_id!r}; cells are {known}")
+
+    def before(self, index: int) -> dict:
+        for unit in reversed(self.units[:index]):
+            if unit.after is not None:
+                return unit.after
+        return dict(self.base_namespace)
+
+    def final_namespace(self) -> dict:
+        return self.before(len(self.units))
+
+    def plan(self, mode: str, cell_id: str | None) -> tuple[set[int], int]:
+        """Units that must run, and the last unit a run may reach without being a dependent."""
+        if mode == "all":
+            return set(range(len(self.units))), len(self.units) - 1
+        if mode not in ("to", "cell"):
+            raise ValueError(f"mode must be 'all', 'to' or 'cell', got {mode!r}")
+        target = self.unit_of(cell_id)
+        upstream = {i for i in range(target) if any(c.status != "ok" for c in self.units[i].cells)}
+        return upstream | {target}, target
+
+    def run(self, mode: str, cell_id: str | None, report) -> list[str]:
+        """Run units like a spreadsheet; returns the ids of the cells that ran.
+
+        mode "all": every cell. "to": the cells up to cell_id that are not up to date, and cell_id.
+        "cell": the same, then every later cell that reads a name a rerun cell bound.
+        report(dict) hears {"event": "plan" | "start" | "done", ...}; "done" carries the unit's Cell objects.
+        """
+        planned, target = self.plan(mode, cell_id)
+        report({"event": "plan", "cells": [c.id for i in sorted(planned) for c in self.units[i].cells]})
+        ran: list[str] = []
+        changed: set[str] = set()  # names rebound by the units that ran
+        broken: set[str] = set()  # names whose defining unit failed or is now stale
+        for index, unit in enumerate(self.units):
+            reads = unit.reads()
+            if index <= target:
+                wants = index in planned or bool(reads & changed)
+            else:
+                wants = mode == "cell" and bool(reads & (changed | {"*"}))
+            if wants and reads & broken:
+                wants = False  # an input failed: running would only repeat its error
+            if wants:
+                self.run_unit(index, report)
+                ran += [c.id for c in unit.cells]
+                if unit.after is None:
+                    broken |= unit.defines()
+                changed |= unit.bound
+                continue
+            if reads & (changed | broken | {"*"}) and (changed or broken):
+                broken |= unit.defines()  # its outputs no longer follow from its inputs
+                self.mark_stale(unit, report)
+            self.refresh_snapshot(index)
+        return ran
+
+    def mark_stale(self, unit: Unit, report) -> None:
+        stale = [c for c in unit.cells if c.status != "idle"]
+        for cell in stale:
+            cell.status = "stale"
+        if stale:
+            report({"event": "done", "cells": unit.cells})
+
+    def refresh_snapshot(self, index: int) -> None:
+        """A unit that did not run: rebuild what follows it from the state before it plus what it bound."""
+        unit = self.units[index]
+        if unit.after is None:
+            return
+        namespace = dict(self.before(index))
+        for name in unit.bound:
+            if name in unit.after:
+                namespace[name] = unit.after[name]
+            else:
+                namespace.pop(name, None)
+        unit.after = namespace
+
+    def run_unit(self, index: int, report) -> None:
+        unit = self.units[index]
+        before = self.before(index)
+        namespace = dict(before)
+        for cell in unit.cells:
+            cell.values, cell.run, cell.output = [], CellRun(), None
+        passes = self.passes(unit, namespace)
+        failed = None if passes is not None else unit.cells[0]
+        for loop_value in passes or ():
+            label = unit.cells[0].spec.title
+            if loop_value is not None:
+                namespace[unit.group.loop_variable] = loop_value
+                label = f"{unit.group.loop_variable} {loop_value + 1} of {len(passes)}"
+            report({"event": "start", "cells": [c.id for c in unit.cells], "label": label})
+            failed = self.run_pass(unit, loop_value, namespace)
+            if failed is not None:
+                break
+        if passes is None:
+            for cell in unit.cells:
+                cell.status = "failed"
+        else:
+            reached = unit.cells.index(failed) if failed is not None else len(unit.cells)
+            for position, cell in enumerate(unit.cells):
+                cell.status = "ok" if position < reached else "failed" if cell is failed else "stale"
+        if failed is None:
+            unit.after, unit.bound = namespace, changed_bindings(before, namespace)
+        else:
+            unit.after, unit.bound = None, set()
+        self.describe_outputs(unit.cells, namespace, unit.group is not None)
+        report({"event": "done", "cells": unit.cells})
+
+    def passes(self, unit: Unit, namespace: dict) -> list | None:
+        """[None] for a plain cell; the loop's values for a group (None, with the cells' error set, if unknown)."""
+        if unit.group is None:
+            return [None]
+        try:
+            return list(range(int(eval(unit.group.count, dict(namespace)))))
+        except Exception as error:
+            message = f"the {unit.group.title!r} group needs {unit.group.count} ({type(error).__name__}: {error})"
+            for cell in unit.cells:
+                cell.run = CellRun(error={"type": type(error).__name__, "traceback": message, "line": None})
+            return None
+
+    def run_pass(self, unit: Unit, loop_value, namespace: dict) -> Cell | None:
+        """One pass over the unit's cells; the cell that failed, if one did."""
+        for cell in unit.cells:
+            protect_mutated(cell, namespace)
+            if loop_value in (None, 0):
+                cell.runs += 1
+            run = execute(cell.source, cell.id, namespace)
+            cell.run.duration_ms += run.duration_ms
+            if run.stdout:
+                prefix = f"[{unit.group.loop_variable} {loop_value}] " if loop_value is not None else ""
+                cell.run.stdout += "".join(prefix + line for line in run.stdout.splitlines(keepends=True))
+            if run.error is not None:
+                if loop_value is not None:
+                    run.error["traceback"] = f"(at {unit.group.loop_variable} = {loop_value})\n" + run.error["traceback"]
+                cell.run.error = run.error
+                return cell
+            cell.values.append(run.value)
+        return None
+
+
+def protect_mutated(cell: Cell, namespace: dict) -> None:
+    """`x += 1` on an array from an earlier cell would change that cell's output too: copy it first."""
+    analysis = cell.names()
+    for name in analysis.mutates if analysis else ():
+        if isinstance(namespace.get(name), np.ndarray):
+            namespace[name] = namespace[name].copy()

@@ -1,0 +1,58 @@
+"""The page's notebook entry points (`gpt2cells.worker.notebook.<function>`), called with plain data.
+
+The notebook is opened for the model gpt2cells.worker.models holds and passes in; a call after another model
+was loaded fails until the page opens the notebook again.
+"""
+from __future__ import annotations
+
+from ..notebook import Notebook
+from . import models
+
+_notebook: Notebook | None = None
+
+
+def _current() -> Notebook:
+    if _notebook is None or _notebook.model is not models.active_model():
+        raise RuntimeError("the notebook is not open for the active model (call open first)")
+    return _notebook
+
+
+def open(sources=None) -> dict:  # noqa: A001 - the page's verb
+    """A fresh notebook for the active model, with the page's saved edits; nothing runs yet."""
+    global _notebook
+    _notebook = Notebook(models.active_model(), dict(sources or {}))
+    return _notebook.description()
+
+
+def run(mode="all", cell_id=None, sources=None, progress=None) -> dict:
+    notebook = _current()
+    ran = notebook.run(mode, cell_id, dict(sources or {}), progress=progress)
+    return {"cells": notebook.states(), "ran": ran, "prediction": notebook.prediction()}
+
+
+def output_slice(cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
+    return _current().output_slice(cell_id, path, layer, head, r0, r1, c0, c1)
+
+
+def token_text(token_id) -> str:
+    return _current().model.tokenizer.decode([int(token_id)])
+
+
+def generate_begin(settings) -> dict:
+    return _current().generate_begin(dict(settings))
+
+
+def generate_for(seconds, progress) -> dict:
+    return _current().generate_for(float(seconds), progress)
+
+
+def generate_end() -> dict:
+    return _current().generate_end()
+
+
+def export_notebook(fmt, sources=None) -> str:
+    return _current().export(fmt, dict(sources or {}))
+
+
+def import_notebook(text, filename="") -> dict:
+    return _current().import_(text, filename)
