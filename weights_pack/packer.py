@@ -15,6 +15,9 @@ import numpy as np
 from weights_pack.contract import DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY, expected_shapes, tensor_entry
 from weights_pack.errors import PackError
 from weights_pack.sources import Checkpoint, SourceTensor, read_source
+
+from gpt2cells import hf_checkpoint  # isort: skip (weights_pack.contract puts py/ on the path)
+from gpt2cells.errors import GPT2CellsError  # isort: skip
 from weights_pack.tokenizer_files import TokenizerFiles, find_tokenizer
 from weights_pack.verifier import short_list, verify
 from weights_pack.zipwriter import (ENTRY_OVERHEAD, AlignedZipWriter, atomic_output, check_free_space,
@@ -107,10 +110,7 @@ def check_layout(checkpoint: Checkpoint) -> None:
 def shape_mismatch(name: str, tensor: SourceTensor, expected: tuple, config: dict) -> str:
     """Both shapes in the checkpoint's own orientation, so the user can find the numbers in their file."""
     wanted = expected[::-1] if tensor.transpose else expected
-    layout = " (Hugging Face Conv1D layout [in, out])" if tensor.transpose else ""
-    return (f"shape mismatch for tensor {name!r} ({tensor.source_name}): expected {list(wanted)}{layout}, "
-            f"got {list(tensor.shape)} — from config n_layer={config['n_layer']} n_head={config['n_head']} "
-            f"n_embd={config['n_embd']} n_ctx={config['n_ctx']} vocab_size={config['vocab_size']}")
+    return hf_checkpoint.shape_mismatch(name, tensor.source_name, wanted, tensor.shape, tensor.transpose, config)
 
 
 def matched_vocab(checkpoint: Checkpoint, tokenizer: TokenizerFiles, trim_vocab: bool) -> dict:
@@ -122,8 +122,10 @@ def matched_vocab(checkpoint: Checkpoint, tokenizer: TokenizerFiles, trim_vocab:
         return checkpoint.config | {"vocab_size": tokenizer.vocab_size}
     hint = (" (pass --trim-vocab / trim_vocab=True to drop the extra rows, e.g. nanoGPT's padding to 50304)"
             if tokenizer.vocab_size < rows else "")
-    raise PackError(f"vocab size mismatch: the tokenizer ({tokenizer.origin}) has {tokenizer.vocab_size} tokens "
-                    f"but the embedding wte.weight has {rows} rows{hint}")
+    try:
+        hf_checkpoint.check_vocab_size(tokenizer.vocab_size, checkpoint.config, tokenizer.origin)
+    except GPT2CellsError as error:
+        raise PackError(f"{error}{hint}") from None
 
 
 def check_tied_head(checkpoint: Checkpoint) -> None:
@@ -132,14 +134,10 @@ def check_tied_head(checkpoint: Checkpoint) -> None:
     if head is None:
         return
     wte = checkpoint.tensors["wte.weight"]
-    if head.shape != wte.shape:
-        raise PackError(f"untied output head: {head.source_name} has shape {list(head.shape)}, "
-                        f"wte.weight {list(wte.shape)}; the engine ties the head to wte")
-    head_values, wte_values = np.asarray(head.read()), np.asarray(wte.read())  # [vocab, n_embd] each
-    if not np.array_equal(head_values, wte_values):
-        largest = float(np.max(np.abs(head_values.astype(np.float64) - wte_values)))
-        raise PackError(f"untied output head: {head.source_name} differs from wte.weight (max |difference| "
-                        f"{largest:.3g}); the engine ties the head to wte, so this checkpoint cannot be packed")
+    try:
+        hf_checkpoint.check_tied_head(np.asarray(wte.read()), np.asarray(head.read()), head.source_name)
+    except GPT2CellsError as error:
+        raise PackError(str(error)) from None
 
 
 def packed_array(name: str, tensor: SourceTensor, shape: tuple, dtype: str) -> np.ndarray:

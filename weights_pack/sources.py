@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,13 +17,11 @@ import numpy as np
 from weights_pack.contract import DEFAULT_LAYER_NORM_EPSILON, check_config, expected_shapes
 from weights_pack.errors import PackError
 
-# HF's Conv1D keeps these as [in, out]; the zip stores every linear weight as [out, in].
-CONV1D_WEIGHTS = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
-# The causal-mask buffers some checkpoints carry: not parameters, the engine builds its own mask.
-MASK_BUFFER = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)")
-NAME_PREFIXES = ("_orig_mod.", "module.", "transformer.")  # torch.compile, DDP, GPT2LMHeadModel
-HEAD = "lm_head.weight"
-TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu")  # within ~1e-3 of the engine's tanh GELU
+# The Hugging Face rules (config, names, safetensors header) are the page's too: one copy, in gpt2cells.
+from gpt2cells import hf_checkpoint  # isort: skip (weights_pack.contract puts py/ on the path)
+from gpt2cells.errors import GPT2CellsError  # isort: skip
+from gpt2cells.hf_checkpoint import CONV1D_WEIGHTS, HEAD, MASK_BUFFER, engine_name  # isort: skip
+
 HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                    "pytorch_model.bin", "pytorch_model.bin.index.json")
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -101,30 +98,10 @@ def hf_config(config_path: Path) -> dict:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PackError(f"cannot read {config_path}: {error}") from None
-    if raw.get("model_type") != "gpt2":
-        raise PackError(f"unknown checkpoint layout: {config_path} has model_type {raw.get('model_type')!r}; "
-                        "only GPT-2 ('gpt2') models can be packed")
-    epsilon = raw.get("layer_norm_epsilon", DEFAULT_LAYER_NORM_EPSILON)
-    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 1:
-        raise PackError(f"{config_path}: layer_norm_epsilon must be a small positive number, got {epsilon!r}")
-    config = {
-        "n_layer": raw.get("n_layer"), "n_head": raw.get("n_head"), "n_embd": raw.get("n_embd"),
-        "n_ctx": raw.get("n_positions", raw.get("n_ctx")), "vocab_size": raw.get("vocab_size"),
-        "layer_norm_epsilon": float(epsilon),
-    }
-    checked_config(config, config_path)
-    unsupported = {
-        "n_inner": raw.get("n_inner") not in (None, 4 * config["n_embd"]),
-        "activation_function": raw.get("activation_function", "gelu_new") not in TANH_GELUS,
-        "scale_attn_weights": raw.get("scale_attn_weights", True) is not True,
-        "scale_attn_by_inverse_layer_idx": raw.get("scale_attn_by_inverse_layer_idx", False) is not False,
-        "add_cross_attention": raw.get("add_cross_attention", False) is not False,
-    }
-    for key, bad in unsupported.items():
-        if bad:
-            raise PackError(f"{config_path}: {key}={raw[key]!r} is not supported by the engine "
-                            "(plain GPT-2: n_inner = 4·n_embd, tanh GELU, 1/sqrt(head_dim) attention)")
-    return config
+    try:
+        return hf_checkpoint.gpt2_config(raw, str(config_path))
+    except GPT2CellsError as error:
+        raise PackError(str(error)) from None
 
 
 def checked_config(config: dict, where) -> dict:
@@ -166,39 +143,24 @@ def sharded_files(index_path: Path) -> list[Path]:
 
 
 def safetensors_state(path: Path) -> dict[str, SourceTensor]:
-    from safetensors import safe_open
-
+    """The tensors of one .safetensors file, read by the header rules the page uses (gpt2cells.hf_checkpoint)."""
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            slices = {key: f.get_slice(key) for key in f.keys()}
-            shapes = {key: (tuple(s.get_shape()), s.get_dtype()) for key, s in slices.items()}
-    except Exception as error:  # the Rust reader raises its own error types
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            length = hf_checkpoint.header_length(f.read(8), size, path.name)
+            slices = hf_checkpoint.read_header(f.read(length), size, path.name)
+    except (OSError, GPT2CellsError) as error:
         raise PackError(f"cannot read {path} as safetensors: {error}") from None
-    return {key: SourceTensor(key, shape, dtype, safetensors_reader(path, key, dtype))
-            for key, (shape, dtype) in shapes.items()}
+    return {key: SourceTensor(key, piece.shape, piece.dtype, lambda piece=piece: read_slice(path, piece))
+            for key, piece in slices.items()}
 
 
-def safetensors_reader(path: Path, key: str, dtype: str) -> Callable[[], np.ndarray]:
-    if dtype == "BF16":  # NumPy has no bfloat16: widen the raw bits ourselves
-        return lambda: read_bf16_safetensors(path, key)
-
-    def read():
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as f:
-            return f.get_tensor(key)
-    return read
-
-
-def read_bf16_safetensors(path: Path, key: str) -> np.ndarray:
-    """bfloat16 is the top half of a float32: shift the 16 stored bits up."""
+def read_slice(path: Path, piece: hf_checkpoint.TensorSlice) -> np.ndarray:
+    """One tensor's bytes, in the checkpoint's orientation (bfloat16 widened exactly to float32)."""
     with open(path, "rb") as f:
-        (header_size,) = struct.unpack("<Q", f.read(8))
-        entry = json.loads(f.read(header_size))[key]
-        start, end = entry["data_offsets"]
-        f.seek(8 + header_size + start)
-        bits = np.frombuffer(f.read(end - start), dtype="<u2")  # [n]
-    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])  # [*shape]
+        f.seek(piece.start)
+        raw = f.read(piece.end - piece.start)
+    return hf_checkpoint.source_array(raw, piece.dtype, piece.shape)
 
 
 def torch_state(path: Path) -> dict[str, SourceTensor]:
@@ -303,12 +265,6 @@ def add_zero_biases(tensors: dict[str, SourceTensor], config: dict) -> None:
 
 # ---------------------------------------------------------------- shared
 
-def engine_name(key: str) -> str:
-    for prefix in NAME_PREFIXES:
-        key = key.removeprefix(prefix)
-    return key
-
-
 def file_tensor(name: str, tensor: SourceTensor, tensors: dict, head: SourceTensor | None):
     """Put one checkpoint tensor into `tensors` (engine name), or return it as the new output head.
 
@@ -336,7 +292,7 @@ def download_from_hub(repo_id: str) -> Path:
         raise PackError(f"{repo_id!r} is not a local file or folder, and fetching it as a Hugging Face model "
                         "id needs huggingface_hub (pip install huggingface_hub)") from None
     wanted = ["config.json", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
-              "vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "meta.pkl", "chars.json"]
+              "vocab.json", "merges.txt", "tokenizer.json", "encoder.json", "vocab.bpe", "meta.pkl", "chars.json"]
     try:
         folder = Path(snapshot_download(repo_id, allow_patterns=wanted))
         if not any((folder / name).is_file() for name in HF_WEIGHT_FILES):

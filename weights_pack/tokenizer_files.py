@@ -1,8 +1,9 @@
 """Find a model's tokenizer files and turn them into the zip's `tokenizer/` entries.
 
 GPT-2 byte-level BPE comes as vocab.json + merges.txt (Hugging Face) or encoder.json + vocab.bpe (OpenAI,
-same content, renamed at pack time). Character models come as nanoGPT's meta.pkl (stoi/itos) or a
-chars.json; both are packed as tokenizer/chars.json = {"itos": [...]}.
+same content, renamed at pack time), or as a Hugging Face tokenizer.json alone (what transformers 5's
+save_pretrained writes), turned into the same two files. Character models come as nanoGPT's meta.pkl
+(stoi/itos) or a chars.json; both are packed as tokenizer/chars.json = {"itos": [...]}.
 """
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import weights_pack.contract  # noqa: F401 (puts py/ on sys.path for gpt2cells when run from a checkout)
 from weights_pack.errors import PackError
 
+from gpt2cells import hf_checkpoint  # isort: skip
+from gpt2cells.errors import GPT2CellsError  # isort: skip
+
 BPE_LAYOUTS = (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe"))
+FAST_TOKENIZER = "tokenizer.json"  # used only when the folder has no vocab.json + merges.txt
 CHAR_FILES = ("meta.pkl", "chars.json")
 EOS_TOKEN = "<|endoftext|>"
-LOOKED_FOR = "vocab.json + merges.txt, encoder.json + vocab.bpe, meta.pkl or chars.json"
+LOOKED_FOR = "vocab.json + merges.txt, encoder.json + vocab.bpe, tokenizer.json, meta.pkl or chars.json"
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,11 @@ def find_tokenizer(path: Path) -> TokenizerFiles:
     if not path.is_dir():
         raise PackError(f"tokenizer path {path} does not exist")
     bpe = [(path / a, path / b) for a, b in BPE_LAYOUTS if (path / a).is_file() or (path / b).is_file()]
+    fast = path / FAST_TOKENIZER if (path / FAST_TOKENIZER).is_file() else None
     chars = [path / name for name in CHAR_FILES if (path / name).is_file()]
-    if bpe and chars:
-        found = ", ".join(p.name for pair in bpe for p in pair if p.is_file()) + ", " + ", ".join(p.name for p in chars)
+    if (bpe or fast) and chars:
+        bpe_found = [p.name for pair in bpe for p in pair if p.is_file()] + ([fast.name] if fast else [])
+        found = ", ".join(bpe_found) + ", " + ", ".join(p.name for p in chars)
         raise PackError(f"{path} holds both a BPE and a character tokenizer ({found}); "
                         "remove one or point --tokenizer at the right one")
     if bpe:
@@ -54,6 +62,8 @@ def find_tokenizer(path: Path) -> TokenizerFiles:
                 present = merges if needed is vocab else vocab
                 raise PackError(f"missing tokenizer file {needed} (found {present.name} without it)")
         return read_bpe(vocab, merges)
+    if fast:
+        return read_tokenizer_json(fast)
     if chars:
         return read_char_file(chars[0])
     raise PackError(f"no tokenizer files in {path}: looked for {LOOKED_FOR} "
@@ -63,36 +73,42 @@ def find_tokenizer(path: Path) -> TokenizerFiles:
 def read_bpe(vocab_path: Path, merges_path: Path) -> TokenizerFiles:
     vocab_bytes, merges_bytes = vocab_path.read_bytes(), merges_path.read_bytes()
     try:
-        vocab = json.loads(vocab_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PackError(f"{vocab_path} is not valid UTF-8 JSON: {error}") from None
-    if not isinstance(vocab, dict) or not all(isinstance(i, int) for i in vocab.values()):
-        raise PackError(f"{vocab_path} must be a JSON object mapping token -> integer id")
-    if sorted(vocab.values()) != list(range(len(vocab))):
-        raise PackError(f"{vocab_path}: token ids must be exactly 0 … {len(vocab) - 1}, each used once")
-    check_merges(merges_path, merges_bytes)
+        vocab = hf_checkpoint.bpe_vocab(vocab_bytes, str(vocab_path))
+        hf_checkpoint.check_merges(utf8(merges_bytes, merges_path), str(merges_path))
+    except GPT2CellsError as error:
+        raise PackError(str(error)) from None
+    return bpe_files(vocab_bytes, merges_bytes, vocab, origin=f"{vocab_path.name} + {merges_path.name} in "
+                     f"{vocab_path.parent}", source_names=(vocab_path.name, merges_path.name))
+
+
+def utf8(content: bytes, path: Path) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PackError(f"{path} is not valid UTF-8: {error}") from None
+
+
+def read_tokenizer_json(path: Path) -> TokenizerFiles:
+    """A Hugging Face fast-tokenizer file → the same vocab.json + merges.txt the page derives from it."""
+    try:
+        vocab_text, merges_text = hf_checkpoint.bpe_files_from_tokenizer_json(path.read_bytes(), str(path))
+    except GPT2CellsError as error:
+        raise PackError(str(error)) from None
+    vocab = hf_checkpoint.bpe_vocab(vocab_text, str(path))
+    return bpe_files(vocab_text.encode("utf-8"), merges_text.encode("utf-8"), vocab,
+                     origin=f"{path.name} in {path.parent}", source_names=(path.name,))
+
+
+def bpe_files(vocab_bytes: bytes, merges_bytes: bytes, vocab: dict, origin: str, source_names: tuple) -> TokenizerFiles:
     return TokenizerFiles(
         kind="bpe",
         entries={"tokenizer/vocab.json": vocab_bytes, "tokenizer/merges.txt": merges_bytes},
         files={"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt"},
         vocab_size=len(vocab),
         eos_token=EOS_TOKEN if EOS_TOKEN in vocab else None,
-        origin=f"{vocab_path.name} + {merges_path.name} in {vocab_path.parent}",
-        source_names=(vocab_path.name, merges_path.name),
+        origin=origin,
+        source_names=source_names,
     )
-
-
-def check_merges(merges_path: Path, merges_bytes: bytes) -> None:
-    try:
-        lines = merges_bytes.decode("utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise PackError(f"{merges_path} is not valid UTF-8: {error}") from None
-    for number, line in enumerate(lines, start=1):
-        if number == 1 and line.startswith("#version"):
-            continue
-        if line and len(line.split(" ")) != 2:
-            raise PackError(f"{merges_path}:{number}: a merge must be two tokens separated by one space, "
-                            f"got {line[:60]!r}")
 
 
 def read_char_file(path: Path) -> TokenizerFiles:

@@ -85,6 +85,15 @@ def test_hf_folder_without_tokenizer(folder, tmp_path):
     refused(folder, tmp_path / "out.zip", "no tokenizer files", "vocab.json + merges.txt", "meta.pkl")
 
 
+def test_tokenizer_json_that_is_not_byte_level_bpe(folder, tmp_path):
+    from tokenizers import Tokenizer, models
+
+    (folder / "vocab.json").unlink()
+    (folder / "merges.txt").unlink()
+    Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]")).save(str(folder / "tokenizer.json"))
+    refused(folder, tmp_path / "out.zip", "tokenizer.json", "'WordLevel'", "only byte-level BPE")
+
+
 def test_vocab_without_merges(folder, tmp_path):
     (folder / "merges.txt").unlink()
     refused(folder, tmp_path / "out.zip", "missing tokenizer file", "merges.txt")

@@ -63,6 +63,42 @@ def test_hub_layout_bin_with_openai_tokenizer_names(tiny_model, bpe_dir, tmp_pat
                                   hf_logits(tiny_model, ids))
 
 
+def transformers5_folder(model, bpe_dir, folder):
+    """What transformers 5's save_pretrained writes: model.safetensors, config.json, tokenizer.json only."""
+    model.save_pretrained(folder)
+    model_factory.hf_tokenizer(bpe_dir).save_pretrained(folder)
+    assert (folder / "tokenizer.json").is_file() and not (folder / "vocab.json").exists()
+    return folder
+
+
+@needs_loader
+def test_transformers5_folder_with_only_tokenizer_json(tiny_model, bpe_dir, tmp_path):
+    from tokenizers import Tokenizer
+
+    src = transformers5_folder(tiny_model, bpe_dir, tmp_path / "t5")
+    result = weights_pack.convert(src, tmp_path / "t5.zip")
+    manifest = weights_pack.info(result.path)
+    assert manifest["tokenizer"] == {"kind": "bpe", "eos_token": "<|endoftext|>",
+                                     "files": {"vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt"}}
+    assert manifest["source"]["tokenizer"] == ["tokenizer.json"]
+    ids = random_ids(tiny_model.config.vocab_size, tiny_model.config.n_positions, seed=13)
+    assert max_logit_error(result.path, tiny_model, ids) <= FP32_TOLERANCE
+    hf_tokenizer = Tokenizer.from_file(str(src / "tokenizer.json"))
+    texts = model_factory.CORPUS + ["a<|endoftext|>b", " \n\n  ", "🙂 never seen ЖЖЖ"]
+    model = gpt2cells.load(result.path)
+    assert [model.encode(text) for text in texts] == [hf_tokenizer.encode(text).ids for text in texts]
+
+
+def test_vocab_json_and_merges_txt_are_preferred_over_tokenizer_json(tiny_model, bpe_dir, tmp_path):
+    src = transformers5_folder(tiny_model, bpe_dir, tmp_path / "both")
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(bpe_dir / name, src / name)
+    result = weights_pack.convert(src, tmp_path / "both.zip")
+    assert weights_pack.info(result.path)["source"]["tokenizer"] == ["vocab.json", "merges.txt"]
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.read("tokenizer/vocab.json") == (bpe_dir / "vocab.json").read_bytes()
+
+
 @needs_loader
 def test_nanogpt_checkpoint_matches_hf(tiny_model, bpe_dir, tmp_path):
     ckpt = nanogpt_checkpoint(tiny_model, tmp_path / "out-gpt2")
