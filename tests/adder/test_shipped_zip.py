@@ -29,7 +29,7 @@ def model():
 
 def held_out(shape):
     pytest.importorskip("torch")  # train_adder imports torch; the held-out list is its fixed set
-    from weights_pack.train_adder import held_out_pairs
+    from train_adder import held_out_pairs  # docs/adder/train_adder.py, see conftest.py
 
     pairs = held_out_pairs()[shape]
     return random.Random(7).sample(pairs, min(SAMPLE, len(pairs)))

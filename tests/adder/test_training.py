@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from weights_pack import train_adder  # noqa: E402
+import train_adder  # noqa: E402 - from docs/adder/, see conftest.py
 
 SHORT = {"steps": 30, "log_every": 5}
 

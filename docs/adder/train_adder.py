@@ -1,6 +1,6 @@
 """Train the built-in model: a tiny GPT-2 that adds, with the answer digits written reversed.
 
-    python -m weights_pack.train_adder --out .cache/adder [--seed 0] [--steps N]
+    python docs/adder/train_adder.py --out .cache/adder [--seed 0] [--steps N]
 
 Karpathy's exercise: `23+45=` is followed by `86` reversed (`68`) and the end marker `\\n`. Writing
 the least significant digit first lets the model produce each digit after it has produced the carry
@@ -261,7 +261,7 @@ def save(out: Path, model, meta: dict, log: dict, accuracy: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m weights_pack.train_adder", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python docs/adder/train_adder.py", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder (HF model + meta.pkl + logs)")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
