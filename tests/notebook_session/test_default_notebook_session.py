@@ -85,6 +85,38 @@ def test_every_layer_and_head_shows_the_engines_intermediates(model):
     assert np.array_equal(window, trace["logits"][1:3, 5:17])
 
 
+def test_each_cell_holds_the_trace_value_it_names(model):
+    """A cell's `trace` (docs/naming.md) is what it shows: its value, or its tabs side by side, per layer."""
+    session = ran_session(model)
+    trace = model.run(model.encode(prompt_of(session)))
+    named = [spec for spec in session.specs if spec.trace]
+    assert {spec.id for spec in named} >= {"token_embeddings", "scores", "mask", "mlp_up", "gelu", "logits"}
+    for spec in named:
+        for layer, value in enumerate(session.cells[spec.id].values):
+            names = [name.replace("{i}", str(layer)) for name in spec.trace.split(", ")]
+            parts = list(value) if isinstance(value, tuple) else [value]
+            if len(names) == 1 and len(parts) > 1:  # e.g. qkv shown as its thirds q, k, v
+                parts = [np.concatenate(parts, axis=-1)]
+            assert len(parts) == len(names), spec.id
+            for name, part in zip(names, parts):
+                assert np.array_equal(part, trace[name]), f"cell {spec.id} (layer {layer}) is not {name}"
+
+
+def test_the_kernel_contract_names_what_the_default_cells_define():
+    """The names the kernel reads (CONTRACT) are defined by the cells it names, for both tokenizer kinds."""
+    from gpt2cells.notebook.default_cells import CONTRACT, default_cells
+    from gpt2cells.notebook.names import analyze_cell
+
+    for kind in ("bpe", "char"):
+        cells = {spec.id: analyze_cell(spec.source).defines for spec in default_cells(kind)}
+        defined = set().union(*cells.values())
+        assert CONTRACT.prediction in cells[CONTRACT.prediction_cell]
+        assert {CONTRACT.generate, CONTRACT.cache_table} <= cells[CONTRACT.generation_cell]
+        assert {CONTRACT.token_labels, CONTRACT.prompt_ids} <= defined
+        assert CONTRACT.model not in defined  # the kernel binds it before the first cell
+        assert CONTRACT.model in analyze_cell(default_cells(kind)[0].source).reads
+
+
 def test_outputs_describe_shapes_labels_and_the_prediction(model):
     session = ran_session(model)
     states = {s["id"]: s for s in session.states()}

@@ -22,7 +22,7 @@ class CellSpec:
     doc: str
     source: str
     group: str | None = None  # "block": runs once per layer
-    trace: str | None = None  # docs/naming.md's name of the value the cell shows ({i}: the layer)
+    trace: str | None = None  # docs/naming.md's name(s) of the value the cell shows, ", "-separated ({i}: the layer)
 
     def __post_init__(self):
         # the editor shows the code as is: no empty line after the last one
@@ -180,7 +180,7 @@ q, k, v
         '''\
 q_heads, k_heads, v_heads = (split_heads(t, n_head) for t in (q, k, v))  # 3 × [n_head, T, d_head]
 q_heads, k_heads, v_heads
-''', trace="blocks.{i}.attn.q, .k, .v"),
+''', trace="blocks.{i}.attn.q, blocks.{i}.attn.k, blocks.{i}.attn.v"),
     CellSpec(
         "scores", "Attention scores",
         "How well each query (row) matches each key (column): a dot product, divided by √d_head.",
