@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -402,3 +403,69 @@ def test_stored_tensor_refuses_a_short_read(saved_config, saved_slices):
     entry = hf.import_plan(saved_config, saved_slices, "model.safetensors").tensors[0]
     with pytest.raises(TensorShapeError, match=r"'wte.weight' .*got 8 bytes, expected 51200"):
         hf.stored_tensor(b"\0" * 8, entry)
+
+
+# ---------------------------------------------------------------- in Pyodide, the page's runtime
+
+
+PYODIDE_SCRIPT = '''
+import json
+from pathlib import Path
+
+import numpy as np
+
+import gpt2cells
+from gpt2cells import hf_checkpoint as hf
+
+{functions}
+
+work = Path(WORK_DIR)  # set by pyodide_engine.mjs
+inputs = json.loads((work / "inputs.json").read_text())
+outputs = {{}}
+for folder in inputs["folders"]:
+    model, manifest, _ = load_converted(work / folder)
+    np.save(work / f"{{folder}}.npy", model.logits(inputs["ids"]))
+    outputs[folder] = {{"dtypes": sorted({{t["dtype"] for t in manifest["tensors"]}}),
+                       "encoded": [model.encode(text) for text in inputs["texts"]]}}
+(work / "outputs.json").write_text(json.dumps(outputs))
+'''
+
+
+def test_conversion_in_pyodide_matches_hf(tiny_hf, bpe_dir, tmp_path, random_ids):
+    """The same conversion under Pyodide (Python 3.14, NumPy 2.x): BF16 widening, F16, shards, tokenizer.json."""
+    import inspect
+    import subprocess
+    import zipfile
+
+    import build
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node")
+    lock = build.ensure_pyodide_npm()
+    build.resolve_wheels(lock, build.DEFAULT_CACHE)
+    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"])
+              for name in build.WHEEL_PACKAGES]
+    build.package_gpt2cells(tmp_path / "gpt2cells.zip")
+    with zipfile.ZipFile(tmp_path / "gpt2cells.zip") as package:
+        package.extractall(tmp_path / "py")
+    models = {"bf16": copy.deepcopy(tiny_hf).to(torch.bfloat16), "f16": copy.deepcopy(tiny_hf).to(torch.float16),
+              "sharded": tiny_hf}
+    for folder, model in models.items():
+        save_folder(model, bpe_dir, tmp_path / folder, **({"max_shard_size": "40KB"} if folder == "sharded" else {}))
+    (tmp_path / "inputs.json").write_text(json.dumps({"folders": list(models), "ids": random_ids, "texts": TEXTS}))
+    functions = "\n\n".join(inspect.getsource(f) for f in (read_safetensors_header, convert_folder, load_converted))
+    (tmp_path / "script.py").write_text(PYODIDE_SCRIPT.format(functions=functions))
+    run = subprocess.run([node, str(Path(__file__).with_name("pyodide_engine.mjs")), str(build.PYODIDE_NPM_DIR),
+                          str(tmp_path / "py"), str(tmp_path), str(tmp_path / "script.py"), *wheels],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    outputs = json.loads((tmp_path / "outputs.json").read_text())
+    assert [outputs[folder]["dtypes"] for folder in models] == [["float32"], ["float16"], ["float32"]]
+    for folder, model in models.items():
+        np.testing.assert_allclose(np.load(tmp_path / f"{folder}.npy"), hf_logits(model.float(), random_ids),
+                                   atol=1e-4, rtol=0, err_msg=folder)
+    from tokenizers import Tokenizer
+
+    expected = [e.ids for e in Tokenizer.from_file(str(tmp_path / "f16" / "tokenizer.json")).encode_batch(TEXTS)]
+    assert all(outputs[folder]["encoded"] == expected for folder in models)
