@@ -235,13 +235,12 @@ def patching_traces(model, clean_ids, corrupt_ids):
 
 
 def run_from_layer(model, x, layer, cache=None, record=steps.keep_nothing):
-    """Blocks `layer`… on x, the stream entering block `layer`, then the last position's logits [n_vocab]."""
+    """Blocks `layer`… on x, the stream entering block `layer`, then ln_f of the last position [n_embd]."""
     config, p = model.config, model.params
     for i in range(layer, config.n_layer):
         x = steps.block(x, steps.block_params(p, i), config.n_head, config.layer_norm_epsilon, cache, i,
                         prefixed(record, f"blocks.{i}."))  # [n_new, n_embd]
-    last = steps.layer_norm(x[-1:], p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [1, n_embd]
-    return steps.unembed(last, p["wte.weight"])[0]  # [n_vocab]
+    return steps.layer_norm(x[-1], p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [n_embd]
 
 
 def prefixed(record, prefix):
@@ -261,7 +260,7 @@ def cache_of_prefix(model, trace, first_layer, n_prefix):
 
 
 def resid_pre_patched(model, clean, corrupt, layer, positions):
-    """Last-position logits [n_vocab] of the corrupted run with the clean resid_pre of block `layer` at `positions`."""
+    """ln_f of the last position [n_embd] in the corrupted run with the clean resid_pre of block `layer` at `positions`."""
     positions = sorted(set(positions))
     start = positions[0] if positions else 0
     x = corrupt[resid_pre(layer)][start:].copy()  # [n_seq − start, n_embd]
@@ -270,7 +269,7 @@ def resid_pre_patched(model, clean, corrupt, layer, positions):
 
 
 def heads_patched(model, clean, corrupt, layer, heads):
-    """Last-position logits [n_vocab] of the corrupted run with the clean z of block `layer`'s `heads` (all positions)."""
+    """ln_f of the last position [n_embd] in the corrupted run with the clean z of block `layer`'s `heads` (all positions)."""
     heads = sorted(set(heads))
     z_name = f"blocks.{layer}.attn.z"
 
@@ -288,15 +287,17 @@ def patched_resid_pre_logits(model, clean_ids, corrupt_ids, layer, positions=Non
     """One patched run: the clean resid_pre of block `layer` at `positions` (default all) → last logits [n_vocab]."""
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     positions = range(len(clean_ids)) if positions is None else positions
-    return resid_pre_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
-                             [check_index(t, len(clean_ids), "position") for t in positions])
+    final = resid_pre_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
+                              [check_index(t, len(clean_ids), "position") for t in positions])  # [n_embd]
+    return steps.unembed(final[None], model.params["wte.weight"])[0]  # [n_vocab]
 
 
 def patched_head_logits(model, clean_ids, corrupt_ids, layer, heads):
     """One patched run: the clean z of block `layer`'s `heads` at every position → last logits [n_vocab]."""
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
-    return heads_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
-                         [check_index(h, model.config.n_head, "head") for h in heads])
+    final = heads_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
+                          [check_index(h, model.config.n_head, "head") for h in heads])  # [n_embd]
+    return steps.unembed(final[None], model.params["wte.weight"])[0]  # [n_vocab]
 
 
 def check_index(index, size, what):
@@ -305,17 +306,24 @@ def check_index(index, size, what):
     return int(index)
 
 
-def logit_diff(logits, answer, wrong):
-    return logits[..., answer] - logits[..., wrong]  # [...]
-
-
-def recovered(patched, clean, corrupt, answer, wrong):
-    """The normalised logit difference: 0 = as the corrupted run, 1 = as the clean run."""
-    clean_diff, corrupt_diff = logit_diff(clean, answer, wrong), logit_diff(corrupt, answer, wrong)
+def baseline_diffs(clean, corrupt, answer, wrong):
+    """logit(answer) − logit(wrong) at the last position of the clean and of the corrupted run."""
+    clean_diff = clean["logits"][-1, answer] - clean["logits"][-1, wrong]
+    corrupt_diff = corrupt["logits"][-1, answer] - corrupt["logits"][-1, wrong]
     if clean_diff == corrupt_diff:
         raise PromptError(f"the clean and the corrupted prompt give the same logit difference ({clean_diff:.6g}) "
                           "between answer and wrong: there is nothing to recover")
-    return (logit_diff(patched, answer, wrong) - corrupt_diff) / (clean_diff - corrupt_diff)  # [...]
+    return clean_diff, corrupt_diff
+
+
+def recovered(patched_finals, wte, answer, wrong, diffs):
+    """The normalised logit difference: 0 = as the corrupted run, 1 = as the clean run.
+
+    patched_finals [..., n_embd] are ln_f outputs: two rows of the unembedding are needed, not all n_vocab.
+    """
+    clean_diff, corrupt_diff = diffs
+    patched_diff = patched_finals @ (wte[answer] - wte[wrong])  # [...]
+    return (patched_diff - corrupt_diff) / (clean_diff - corrupt_diff)  # [...]
 
 
 def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
@@ -326,10 +334,11 @@ def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
+    diffs = baseline_diffs(clean, corrupt, answer, wrong)
     n_layer, n_seq = model.config.n_layer, len(clean_ids)
     patched = np.stack([[resid_pre_patched(model, clean, corrupt, layer, [position]) for position in range(n_seq)]
-                        for layer in range(n_layer)])  # [n_layer, n_seq, n_vocab]
-    return recovered(patched, clean["logits"][-1], corrupt["logits"][-1], answer, wrong)  # [n_layer, n_seq]
+                        for layer in range(n_layer)])  # [n_layer, n_seq, n_embd]
+    return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_seq]
 
 
 def patch_head(model, clean_ids, corrupt_ids, answer, wrong):
@@ -339,10 +348,11 @@ def patch_head(model, clean_ids, corrupt_ids, answer, wrong):
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
+    diffs = baseline_diffs(clean, corrupt, answer, wrong)
     n_layer, n_head = model.config.n_layer, model.config.n_head
     patched = np.stack([[heads_patched(model, clean, corrupt, layer, [head]) for head in range(n_head)]
-                        for layer in range(n_layer)])  # [n_layer, n_head, n_vocab]
-    return recovered(patched, clean["logits"][-1], corrupt["logits"][-1], answer, wrong)  # [n_layer, n_head]
+                        for layer in range(n_layer)])  # [n_layer, n_head, n_embd]
+    return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_head]
 
 
 # ---- activation steering ---------------------------------------------------------------------------------

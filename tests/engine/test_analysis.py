@@ -289,6 +289,8 @@ def test_patch_head_table_equals_hf_runs_swapping_the_heads_slice_of_c_proj_inpu
 def test_patching_refuses_prompts_of_different_lengths(tiny):
     with pytest.raises(PromptError, match="same number of tokens, got 3 and 4"):
         analysis.patch_resid_pre(tiny, [1, 2, 3], [1, 2, 3, 4], 5, 6)
+    with pytest.raises(PromptError, match="same logit difference .* nothing to recover"):
+        analysis.patch_head(tiny, [1, 2, 3], [1, 2, 3], 5, 6)
     with pytest.raises(PromptError, match=r"layer must be an integer in \[0, 3\), got 3"):
         analysis.patched_head_logits(tiny, [1, 2, 3], [1, 2, 4], 3, [0])
 
