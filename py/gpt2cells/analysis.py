@@ -330,7 +330,7 @@ def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
     """What patching the clean resid_pre of one block at one position recovers: [n_layer, n_seq].
 
     Costs n_layer × n_seq patched runs; the run for (layer, position) computes blocks layer… for positions
-    position… only, about a quarter of n_layer × n_seq full forward passes.
+    position… only: the arithmetic of (n_layer + 1)(n_seq + 1)/4 forward passes (docs/analysis.md).
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
@@ -344,7 +344,7 @@ def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
 def patch_head(model, clean_ids, corrupt_ids, answer, wrong):
     """What patching one head's clean z (all positions) recovers: [n_layer, n_head].
 
-    Costs n_layer × n_head patched runs of blocks layer…, about n_head × n_layer / 2 full forward passes.
+    Costs n_layer × n_head patched runs of blocks layer…: n_head (n_layer + 1)/2 forward passes.
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
