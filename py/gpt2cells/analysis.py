@@ -189,11 +189,20 @@ def head_similarity(patterns, detection, exclude_bos=False, exclude_current_toke
     return 1 - difference.sum(axis=(1, 2)) / n_seq  # [n_head]
 
 
-def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
+def attention_patterns(model, ids):
+    """Every block's attention pattern: [n_layer, n_head, n_seq, n_seq]."""
+    names = [f"blocks.{layer}.attn.pattern" for layer in range(model.config.n_layer)]
+    trace = model.run(ids, names)
+    return np.stack([trace[name] for name in names])  # [n_layer, n_head, n_seq, n_seq]
+
+
+def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_current_token=False, error_measure="mul",
+                patterns=None):
     """Every layer's heads scored against one detection pattern: [n_layer, n_head].
 
-    detection_pattern: a name in HEAD_NAMES or a lower-triangular [n_seq, n_seq] array. TransformerLens puts a
-    BOS token in front of the prompt by default; here the ids are scored as given (put it in yourself to match).
+    detection_pattern: a name in HEAD_NAMES or a lower-triangular [n_seq, n_seq] array. patterns: the prompt's
+    attention_patterns if already computed (TransformerLens's `cache` argument). TransformerLens puts a BOS token
+    in front of the prompt by default; here the ids are scored as given (put it in yourself to match).
     """
     ids = model.check_ids(ids)
     if len(ids) < 2:
@@ -206,15 +215,16 @@ def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_curren
     if detection_pattern.shape != (len(ids), len(ids)) or np.triu(detection_pattern, k=1).any():
         raise ValueError(f"the detection pattern must be lower triangular of shape [{len(ids)}, {len(ids)}], "
                          f"got shape {list(detection_pattern.shape)}")
-    names = [f"blocks.{layer}.attn.pattern" for layer in range(model.config.n_layer)]
-    trace = model.run(ids, names)
-    return np.stack([head_similarity(trace[name], detection_pattern, exclude_bos, exclude_current_token, error_measure)
-                     for name in names])  # [n_layer, n_head]
+    patterns = attention_patterns(model, ids) if patterns is None else patterns  # [n_layer, n_head, n_seq, n_seq]
+    return np.stack([head_similarity(layer, detection_pattern, exclude_bos, exclude_current_token, error_measure)
+                     for layer in patterns])  # [n_layer, n_head]
 
 
 def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
     """Previous-token, duplicate-token and induction scores of every head: head name → [n_layer, n_head]."""
-    return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure) for name in HEAD_NAMES}
+    patterns = attention_patterns(model, ids)  # [n_layer, n_head, n_seq, n_seq] (one forward pass for all three)
+    return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure, patterns)
+            for name in HEAD_NAMES}
 
 
 # ---- activation patching ---------------------------------------------------------------------------------
