@@ -27,6 +27,14 @@ export class HubError extends Error {
 }
 
 /** The download was cut and the server answered the resume request with the whole file (or a wrong range). */
+/** The hub could not be reached (no answer at all); a download retries these. */
+export class HubUnreachableError extends HubError {
+  constructor(message) {
+    super(message);
+    this.name = "HubUnreachableError";
+  }
+}
+
 export class CannotResumeError extends HubError {
   constructor(message) {
     super(message);
@@ -67,7 +75,8 @@ async function request(hub, repo, url, file, { signal, headers } = {}) {
     response = await fetch(url, { signal, headers, cache: "no-store" });
   } catch (error) {
     if (signal?.aborted) throw abortError(signal);
-    throw new HubError(`could not reach ${hub.host} (${error.message}): check the connection or the hub URL`);
+    throw new HubUnreachableError(`could not reach ${hub.host} (${error.message}): check the connection or the ` +
+      "hub URL");
   }
   if (response.ok) return response;
   const code = response.headers.get("X-Error-Code");
@@ -169,7 +178,14 @@ async function downloadFile(hub, repo, { name, size, url }, report, signal) {
   for (let attempt = 0; attempt <= RESUME_ATTEMPTS; attempt++) {
     if (attempt > 0) await pause(RETRY_PAUSE_MS * attempt, signal);
     const headers = received > 0 ? { Range: `bytes=${received}-` } : undefined;
-    const response = await request(hub, repo, url, name, { signal, headers });
+    let response;
+    try {
+      response = await request(hub, repo, url, name, { signal, headers });
+    } catch (error) {
+      if (!(error instanceof HubUnreachableError)) throw error;
+      failure = error;  // the connection dropped and a reconnect failed too: wait a little longer, try again
+      continue;
+    }
     if (received > 0) {
       if (response.status !== 206) {
         response.body?.cancel();

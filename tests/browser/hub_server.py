@@ -12,6 +12,7 @@ Both answer CORS preflights and expose the headers a browser needs.
 Faults, set on the HubServer before or during a test:
     cut_after[file] = n     the first GET of `file` that sends its body is cut after n bytes (connection closed)
     hold_after[file] = n    every GET of `file` sends n bytes, then waits (until the client leaves or stop)
+    refuse_resume[file] = n the next n GETs of `file` with a Range header are closed unanswered (network error)
     ignore_range = True     hub and CDN answer a Range request with 200 and the whole file (cannot resume)
     log                     [(origin, method, path, range header or None)] of every request
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 LARGE_BYTES = 10 * 1024 * 1024
 CHUNK = 64 * 1024
+CUT_PAUSE_S = 0.5
 HOLD_LIMIT_S = 60  # a held response gives up on its own, so stop() never waits on a vanished client for long
 EXPOSED = ("X-Linked-Size, X-Linked-Etag, ETag, Content-Range, Accept-Ranges, Content-Length, X-Error-Code, "
            "X-Error-Message")
@@ -93,6 +95,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self._record()
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        with self.hub.lock:
+            file = path.rsplit("/", 1)[-1]
+            if self.command == "GET" and self.headers.get("Range") and self.hub.refuse_resume.get(file, 0) > 0:
+                self.hub.refuse_resume[file] -= 1
+                self.close_connection = True
+                return
         try:
             if self.origin == "cdn":
                 self._cdn(path)
@@ -189,6 +197,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         limit = min(limit, stop_at - sent)
                 if cut is not None and sent >= cut:
                     self.wfile.flush()
+                    # A browser drops the bytes still queued in a stream that errors: let the page read what
+                    # was sent first, as on a real connection that carried data for a while before it broke.
+                    self.hub.stopping.wait(CUT_PAUSE_S)
                     self.close_connection = True
                     return  # the socket closes with the body short of Content-Length
                 if hold is not None and sent >= hold:
@@ -207,6 +218,7 @@ class HubServer:
         self.repos = {repo: Path(folder) for repo, folder in repos.items()}
         self.cut_after: dict[str, int] = {}
         self.hold_after: dict[str, int] = {}
+        self.refuse_resume: dict[str, int] = {}
         self.ignore_range = False
         self.log: list[tuple[str, str, str, str | None]] = []
         self.lock = threading.Lock()

@@ -130,6 +130,18 @@ def test_a_cut_connection_resumes_with_a_range_request(origin_page, hub, folders
     assert 0 < start <= cut  # the page asked for the rest, not the whole file again
 
 
+def test_a_failed_reconnect_is_tried_again(origin_page, hub, folders):
+    served = (folders["hub"] / "model.safetensors").read_bytes()
+    hub.cut_after["model.safetensors"] = 400_000
+    hub.refuse_resume["model.safetensors"] = 2  # the first two resume requests get no answer at all
+    files = downloaded(origin_page.evaluate(DOWNLOAD_JS, [hub.url, "org/tiny", {}]))
+    assert sha256(files["model.safetensors"]) == sha256(served)
+    resumes = [(origin, header) for origin, method, _, header in hub.requests_for("model.safetensors")
+               if method == "GET" and header]
+    assert [origin for origin, _ in resumes] == ["hub", "hub", "hub", "cdn"], resumes
+    assert len({header for _, header in resumes}) == 1  # each asks for the rest from the same byte
+
+
 def test_a_server_that_answers_range_with_the_whole_file_cannot_resume(origin_page, hub, folders):
     hub.cut_after["model.safetensors"] = 300_000
     hub.ignore_range = True
