@@ -9,7 +9,8 @@ product and sum is float32.
   instruction; an engine without relaxed SIMD refuses that module and gets matmul_nt_simd128.so, the same
   kernel with a separate multiply and add. Without either (no wasm SIMD at all), einsum.
   The module has one function per weight dtype: matmul_nt (float32 w) and matmul_nt_f16 (float16 w, widened
-  in registers, so a float16 model stays float16 in memory and decode reads half the bytes).
+  in registers, so a float16 model stays float16 in memory and decode reads half the bytes; it takes x times
+  2^56, see matmul_nt.wat, and x too large or too small for that goes to einsum).
 
 Every backend sums the same products in float32, so results agree to float32 rounding (tests: ≤ 1e-4 on logits
 against Hugging Face, and kernel vs einsum directly).
@@ -42,6 +43,12 @@ def load_wasm_kernels(path):
     return kernels
 
 
+# matmul_nt_f16 takes x times 2^56 (its weights come widened to w·2^-112; matmul_nt.wat says why)
+HALF_KERNEL_X_SCALE = np.float32(2.0 ** 56)
+# x whose largest |value| lies in [2^-40, 2^72): x · 2^56 stays below float32's largest value, 2^128, and the
+# products that matter stay normal floats (the smallest normal is 2^-126)
+HALF_KERNEL_X_RANGE = (2.0 ** -40, 2.0 ** 72)
+
 BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kernels := load_wasm_kernels(path))),
                              ("einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @", {}))
 
@@ -49,10 +56,17 @@ BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kern
 def matmul_nt(x, w):
     """x [n, k] float32 times w [m, k] (float32 or float16) transposed → [n, m] float32."""
     kernel = wasm_kernels.get(w.dtype)
-    kernel_fits = x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.shape[1] % 4 == 0
-    if kernel is None or not kernel_fits or x.dtype != np.float32:
+    if kernel is None or not kernel_takes(x, w):
         return np.einsum("...j,kj->...k", x, w) if sys.platform == "emscripten" else x @ w.T  # [n, m]
+    if w.dtype == np.float16:
+        x = np.multiply(x, HALF_KERNEL_X_SCALE, order="C")  # [n, k]
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)  # [n, m]
     kernel(x.ctypes.data, w.ctypes.data, out.ctypes.data, x.shape[0], x.shape[1], w.shape[0])
     return out
+
+
+def kernel_takes(x, w):
+    fits = x.dtype == np.float32 and x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.shape[1] % 4 == 0
+    low, high = HALF_KERNEL_X_RANGE
+    return fits and (w.dtype == np.float32 or low <= np.abs(x).max(initial=0.0) < high)  # False for nan too

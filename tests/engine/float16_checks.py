@@ -53,14 +53,32 @@ def worst_relative_error(matmul_nt) -> float:
     return worst
 
 
-def strided_inputs_ok(matmul_nt) -> bool:
+def odd_inputs_ok(matmul_nt) -> dict:
+    """Layouts and magnitudes the kernel must not get wrong: strided and transposed x, huge and tiny x, nan.
+    (Pyodide's matmul_nt hands x with max |x| outside [2^-40, 2^72) to einsum: there x · 2^56 would overflow or
+    the products underflow.)"""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((6, 64)).astype(np.float32)[::2, ::2]  # [3, 32] not contiguous
-    w = random_half_weights(rng, 26, 64)[::2, ::2]  # [13, 32] not contiguous
-    expected = x.astype(np.float64) @ w.astype(np.float64).T  # [3, 13]
-    return bool(np.allclose(matmul_nt(x, w), expected, atol=1e-5, rtol=1e-5))
+    w = random_half_weights(rng, 26, 64)  # [26, 64]
+    x = rng.standard_normal((64, 12)).astype(np.float32)  # [64, 12]
+    strided = rng.standard_normal((8, 64)).astype(np.float32)[:, ::2]  # [8, 32] not contiguous
+    cases = {"strided": (strided, w[::2, ::2]),  # [13, 32] not contiguous
+             "transposed": (x.T, w),  # [12, 64] in Fortran order
+             "huge": (x.T * np.float32(1e21), w),  # near where x · 2^56 would overflow
+             "huger": (x.T * np.float32(1e30), w),  # beyond it
+             "small": (x.T * np.float32(1e-11), w),  # near where products would underflow
+             "tiny": (x.T * np.float32(1e-30), w)}  # beyond it
+    ok = {}
+    for name, (a, b) in cases.items():
+        expected = a.astype(np.float64) @ b.astype(np.float64).T  # [n, m]
+        got = matmul_nt(a, b)  # [n, m]
+        ok[name] = bool(got.dtype == np.float32 and np.all(np.abs(got - expected) <= 1e-5 * np.abs(expected).max()))
+    with_nan = x.T.copy()  # [12, 64]
+    with_nan[3, 2] = np.nan
+    got = matmul_nt(with_nan, w)  # [12, 26]
+    ok["nan"] = bool(np.isnan(got[3]).all() and np.isfinite(np.delete(got, 3, axis=0)).all())
+    return ok
 
 
 def results(matmul_nt) -> dict:
     return {"widening_mismatches": widening_mismatches(matmul_nt), "worst_relative_error": worst_relative_error(matmul_nt),
-            "strided_ok": strided_inputs_ok(matmul_nt)}
+            "odd_inputs_ok": odd_inputs_ok(matmul_nt)}
