@@ -11,7 +11,7 @@
     files          .py and .ipynb notebook files
     notebook       Notebook: one notebook open for one model, tying the above together for the page
 """
-from .table import Table  # before .notebook: the default cells import Table from here
+from .table import Table
 from .notebook import Notebook
 
 __all__ = ["Notebook", "Table"]

@@ -112,8 +112,7 @@ def active_model():
 
 def logits_for(text: str) -> dict:
     """Token ids of text and the model's logits for them (tests compare these with native gpt2cells)."""
-    if model is None:
-        raise RuntimeError("no model is loaded")
-    ids = model.encode(text)
-    logits = np.asarray(model.logits(ids), dtype=np.float32)  # [n_seq, vocab_size]
+    active = active_model()
+    ids = active.encode(text)
+    logits = np.asarray(active.logits(ids), dtype=np.float32)  # [n_seq, vocab_size]
     return {"ids": list(ids), "shape": list(logits.shape), "logits": logits.ravel().tobytes()}
