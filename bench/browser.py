@@ -185,10 +185,10 @@ def engine_code(call: str) -> str:
     return (
         "def _bench_measure():\n"
         "    import json, types\n"
-        "    import gpt2cells, gpt2cells.worker_api\n"
+        "    import gpt2cells, gpt2cells.worker.models\n"
         "    timing = types.ModuleType('engine_timing')\n"
         f"    exec({source!r}, timing.__dict__)\n"
-        "    model = gpt2cells.worker_api.model\n"
+        "    model = gpt2cells.worker.models.model\n"
         "    if model is None:\n"
         "        raise RuntimeError('no model loaded in the page worker')\n"
         f"    return json.dumps({call})\n"

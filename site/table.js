@@ -1,9 +1,5 @@
-// Render a {columns: [...], rows: [[...], ...]} value (what a Python cell returns) as an HTML table.
-// Numbers are right-aligned and shown with up to 4 decimals; the notebook builds on this.
-
-export function isTable(value) {
-  return Boolean(value) && Array.isArray(value.columns) && Array.isArray(value.rows);
-}
+// Render a {columns: [...], rows: [[...], ...]} output (the kernel's table kind) as an HTML table.
+// Numbers are right-aligned and shown with up to 4 decimals.
 
 export function formatCell(value) {
   if (typeof value === "number") {

@@ -237,10 +237,22 @@ export class WeightsStore {
     const manifest = parseManifest(await manifestEntry.slice().text());
     const plan = planImport(manifest, zip);
     const items = [
-      ...plan.files.map((f) => ({ key: `file:${f.path}`, label: f.path, zipEntry: f.zipEntry })),
-      ...plan.tensors.map((t) => ({ key: `tensor:${t.name}`, label: `tensor "${t.name}"`, zipEntry: t.zipEntry, sha256: t.sha256.toLowerCase() })),
+      ...plan.files.map((f) => ({ key: `file:${f.path}`, label: f.path, data: f.zipEntry.slice() })),
+      ...plan.tensors.map((t) => ({ key: `tensor:${t.name}`, label: `tensor "${t.name}"`, data: t.zipEntry.slice(),
+                                    sha256: t.sha256 })),
     ];
-    const total = items.reduce((sum, item) => sum + item.zipEntry.size, 0);
+    const size = items.reduce((sum, item) => sum + item.data.size, 0);
+    return this.importModel({ manifest, fileName: file.name ?? "", size, items }, { onProgress, signal });
+  }
+
+  /**
+   * Store a model from any source, all-or-nothing, and make it the active one: its checked manifest and its
+   * items, an iterable or async iterable of {key: "tensor:<name>" | "file:<path>", label, data: Blob |
+   * ArrayBuffer, sha256?} (a given sha256 is checked before the item is stored); size = the items' bytes.
+   * Progress and Cancel as for importZip. Returns the new model record.
+   */
+  async importModel({ manifest, fileName, size, items }, { onProgress = () => {}, signal } = {}) {
+    const total = size;
     const { usage, quota } = await this.storageEstimate();
     if (quota && total > quota - usage) {
       throw new QuotaError(`not enough browser storage: this model needs ${formatBytes(total)} but only ` +
@@ -253,31 +265,30 @@ export class WeightsStore {
     return withImportLock(id, async () => {
       try {
         let done = 0;
-        for (const item of items) {
+        for await (const item of items) {
           if (signal?.aborted) throw new ImportCancelled();
-          const slice = item.zipEntry.slice();
+          const bytes = item.data instanceof Blob ? item.data.size : item.data.byteLength;
           if (item.sha256) {
             onProgress({ phase: `checking ${item.label}`, done, total });
-            const buffer = await readWhole(slice, {
+            const buffer = item.data instanceof Blob ? await readWhole(item.data, {
               signal,
               onBytes: (n) => { done += n; onProgress({ phase: `checking ${item.label}`, done, total }); },
-            });
+            }) : item.data;
+            if (!(item.data instanceof Blob)) done += bytes;
             const digest = hex(await crypto.subtle.digest("SHA-256", buffer));
-            if (digest !== item.sha256) {
+            if (digest !== item.sha256.toLowerCase()) {
               throw new ManifestError(`${item.label}: sha256 of its bytes is ${digest} but manifest.json says ` +
-                `${item.sha256} — the zip is damaged or was edited; make it again with weights_pack`);
+                `${item.sha256.toLowerCase()} — the zip is damaged or was edited; make it again with weights_pack`);
             }
           } else {
-            done += item.zipEntry.size;
+            done += bytes;
           }
           onProgress({ phase: `storing ${item.label}`, done, total });
-          await this.#putBlob(id, item.key, slice);
+          await this.#putBlob(id, item.key, item.data);
         }
         if (signal?.aborted) throw new ImportCancelled();
         onProgress({ phase: "committing", done, total });
-        const record = {
-          id, name: manifest.name, fileName: file.name ?? "", size: total, date: Date.now(), manifest,
-        };
+        const record = { id, name: manifest.name, fileName, size: total, date: Date.now(), manifest };
         const tx = this.db.transaction(["models", "settings"], "readwrite");
         const committed = transactionDone(tx);
         tx.objectStore("models").add(record);

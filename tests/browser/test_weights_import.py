@@ -222,7 +222,7 @@ def test_cancel_load(page, site_url, models):
     wait_idle(page)
     assert idb_snapshot(page) == before  # cancelling a load changes nothing stored
     assert page.evaluate("""async () => (await window.gpt2cells.runtime.call(
-        "gpt2cells.worker_api.loaded")).value""") is None
+        "gpt2cells.worker.models.loaded")).value""") is None
     stored_items(page).get_by_test_id("model-use").click()  # "Load"
     expect_ready(page, alpha)
     check_logits(page, alpha)

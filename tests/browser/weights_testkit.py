@@ -179,7 +179,7 @@ def page_logits(page, text: str):
     import numpy as np
 
     result = page.evaluate("""async (text) => {
-      const r = await window.gpt2cells.runtime.call("gpt2cells.worker_api.logits_for", [text]);
+      const r = await window.gpt2cells.runtime.call("gpt2cells.worker.models.logits_for", [text]);
       return {ids: r.value.ids, shape: r.value.shape, logits: Array.from(r.value.logits)};
     }""", text)
     logits = np.frombuffer(bytes(result["logits"]), dtype="<f4").reshape(result["shape"])  # [n_seq, vocab]

@@ -1,0 +1,34 @@
+// The box around a group of cells (the transformer block): its title, doc, and the layer / head choosers
+// that set the page's ViewSelection.
+
+import { el } from "./element.js";
+
+function chooser(testid, label, count, text, selected, onChange) {
+  const select = el("select", { testid, "aria-label": label });
+  for (let i = 0; i < count; i++) select.append(el("option", { value: String(i), text: `${text} ${i}` }));
+  select.value = String(selected);
+  select.addEventListener("change", () => onChange(Number(select.value)));
+  return select;
+}
+
+/** group: {id, title, doc}; model: {n_layer, n_head}. The choosers follow the selection while they are on the page. */
+export function groupBox(group, model, selection) {
+  const layer = chooser("layer-select", "Layer shown", model.n_layer, "layer", selection.layer,
+    (value) => selection.select(value, selection.head));
+  const head = chooser("head-select", "Attention head shown", model.n_head, "head", selection.head,
+    (value) => selection.select(selection.layer, value));
+  const follow = () => {
+    if (!box.isConnected) return selection.removeEventListener("change", follow);
+    layer.value = String(selection.layer);
+    head.value = String(selection.head);
+  };
+  const box = el("div", { class: "nb-group", testid: `group-${group.id}`, role: "group", "aria-label": group.title },
+    el("div", { class: "nb-group-head" },
+      el("h3", { text: group.title }),
+      el("label", {}, "show ", layer),
+      el("label", {}, "attention ", head)),
+    el("p", { class: "nb-group-doc", text: group.doc }));
+  box.dataset.group = group.id;
+  selection.addEventListener("change", follow);
+  return box;
+}
