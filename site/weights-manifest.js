@@ -1,14 +1,13 @@
-// Checks a weights zip's manifest against the zip itself, before anything is stored.
-// Mirrors py/gpt2cells/weights_format.py (docs/weights-format.md); keep the two in step.
+// Checks a weights zip's manifest against the zip itself, before anything is stored (docs/weights-format.md).
+// The contract's constants and shape rules come from py/gpt2cells/weights_format.py, which build.py writes
+// into weights-format.js (dist/ only).
 
 import { HOW_TO_MAKE_A_VALID_ZIP } from "./zip-reader.js";
+import {
+  CONFIG_KEYS, DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY, SHAPE_RULES, TOKENIZER_FILES,
+} from "./weights-format.js";
 
-export const FORMAT_NAME = "gpt2cells-weights";
-export const FORMAT_VERSION = 1;
-export const MANIFEST_ENTRY = "manifest.json";
-export const DTYPES = { float32: 4, float16: 2 };
-const CONFIG_KEYS = ["n_layer", "n_head", "n_embd", "n_ctx", "vocab_size"];
-const TOKENIZER_FILES = { bpe: ["vocab", "merges"], char: ["chars"] };
+export { DTYPES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY };
 
 export class ManifestError extends Error {
   constructor(message) {
@@ -19,19 +18,13 @@ export class ManifestError extends Error {
 
 /** Every tensor the engine needs, in checkpoint order, with the shape the config implies. */
 export function expectedShapes(config) {
-  const d = config.n_embd;
-  const shapes = new Map([["wte.weight", [config.vocab_size, d]], ["wpe.weight", [config.n_ctx, d]]]);
-  for (let i = 0; i < config.n_layer; i++) {
-    const block = `h.${i}`;
-    shapes.set(`${block}.ln_1.weight`, [d]).set(`${block}.ln_1.bias`, [d]);
-    shapes.set(`${block}.attn.c_attn.weight`, [3 * d, d]).set(`${block}.attn.c_attn.bias`, [3 * d]);
-    shapes.set(`${block}.attn.c_proj.weight`, [d, d]).set(`${block}.attn.c_proj.bias`, [d]);
-    shapes.set(`${block}.ln_2.weight`, [d]).set(`${block}.ln_2.bias`, [d]);
-    shapes.set(`${block}.mlp.c_fc.weight`, [4 * d, d]).set(`${block}.mlp.c_fc.bias`, [4 * d]);
-    shapes.set(`${block}.mlp.c_proj.weight`, [d, 4 * d]).set(`${block}.mlp.c_proj.bias`, [d]);
-  }
-  shapes.set("ln_f.weight", [d]).set("ln_f.bias", [d]);
-  return shapes;
+  const shape = (dims) => dims.map(([factor, key]) => factor * config[key]);
+  const named = [
+    ...SHAPE_RULES.embeddings,
+    ...Array.from({ length: config.n_layer }, (_, i) => SHAPE_RULES.block.map(([name, dims]) => [`h.${i}.${name}`, dims])).flat(),
+    ...SHAPE_RULES.final,
+  ];
+  return new Map(named.map(([name, dims]) => [name, shape(dims)]));
 }
 
 export function checkConfig(config) {
