@@ -159,21 +159,54 @@ function contentRangeStart(response) {
 }
 
 const pause = (ms, signal) => new Promise((resolve, reject) => {
-  const timer = setTimeout(resolve, ms);
-  signal?.addEventListener("abort", () => { clearTimeout(timer); reject(abortError(signal)); }, { once: true });
+  const onAbort = () => { clearTimeout(timer); reject(abortError(signal)); };
+  const timer = setTimeout(() => { signal?.removeEventListener("abort", onAbort); resolve(); }, ms);
+  signal?.addEventListener("abort", onAbort, { once: true });
 });
 
-/** One file as a File, resuming after a cut connection with Range: bytes=<received>-. */
-async function downloadFile(hub, repo, { name, size, url }, report, signal) {
-  const parts = [];  // Blobs of about PART_BYTES
+/** Received chunks gathered into Blobs of about PART_BYTES, so a big file never sits in one ArrayBuffer. */
+function blobParts() {
+  const parts = [];
   let chunks = [];
-  let chunkBytes = 0;
-  let received = 0;
+  let pending = 0;
   const seal = () => {
     if (chunks.length) parts.push(new Blob(chunks));
     chunks = [];
-    chunkBytes = 0;
+    pending = 0;
   };
+  return {
+    add(chunk) {
+      chunks.push(chunk);
+      pending += chunk.byteLength;
+      if (pending >= PART_BYTES) seal();
+    },
+    file(name) {
+      seal();
+      return new File(parts, name);
+    },
+  };
+}
+
+/** A resumed response must carry exactly the rest: 206 from byte `received`. */
+function checkResumed(response, hub, name, received) {
+  let problem = null;
+  if (response.status !== 206) {
+    problem = `${hub.host} sent ${name} from the start again (HTTP ${response.status}) when asked for the rest ` +
+      `after ${received} bytes`;
+  } else if (contentRangeStart(response) !== received) {
+    problem = `asked for ${name} from byte ${received}, ${hub.host} sent Content-Range ` +
+      `"${response.headers.get("Content-Range")}"`;
+  }
+  if (problem) {
+    response.body?.cancel();
+    throw new CannotResumeError(`the server cannot resume this download: ${problem}. Try again.`);
+  }
+}
+
+/** One file as a File, resuming after a cut connection with Range: bytes=<received>-. */
+async function downloadFile(hub, repo, { name, size, url }, report, signal) {
+  const parts = blobParts();
+  let received = 0;
   let failure = null;
   for (let attempt = 0; attempt <= RESUME_ATTEMPTS; attempt++) {
     if (attempt > 0) await pause(RETRY_PAUSE_MS * attempt, signal);
@@ -186,38 +219,22 @@ async function downloadFile(hub, repo, { name, size, url }, report, signal) {
       failure = error;  // the connection dropped and a reconnect failed too: wait a little longer, try again
       continue;
     }
-    if (received > 0) {
-      if (response.status !== 206) {
-        response.body?.cancel();
-        throw new CannotResumeError(`the server cannot resume this download: ${hub.host} sent ${name} from the ` +
-          `start again (HTTP ${response.status}) when asked for the rest after ${received} bytes. Try again.`);
-      }
-      const start = contentRangeStart(response);
-      if (start !== received) {
-        response.body?.cancel();
-        throw new CannotResumeError(`the server cannot resume this download: asked for ${name} from byte ` +
-          `${received}, ${hub.host} sent Content-Range "${response.headers.get("Content-Range")}"`);
-      }
-    }
+    if (received > 0) checkResumed(response, hub, name, received);
     const reader = response.body.getReader();
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        chunks.push(value);
-        chunkBytes += value.byteLength;
+        parts.add(value);
         received += value.byteLength;
-        if (chunkBytes >= PART_BYTES) seal();
         report(name, value.byteLength);
       }
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       failure = error;  // a cut connection: resume from `received`
-      seal();
       continue;
     }
-    seal();
-    if (received === size) return new File(parts, name);
+    if (received === size) return parts.file(name);
     if (received > size) {
       throw new HubError(`${hub.host} sent ${received} bytes of ${name}, but the file list says ${size}`);
     }
