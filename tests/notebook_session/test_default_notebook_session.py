@@ -243,6 +243,21 @@ def test_generate_for_streams_stretches_of_the_same_tokens(model):
 
 
 @pytest.mark.skipif(not (ROOT / "site/models/adder.zip").exists(), reason="the built-in adder model is not built")
+def test_saved_cells_with_the_import_paths_of_earlier_versions_still_run(model):
+    """Edits saved in the page and exported notebooks import from where the default cells used to
+    (`gpt2cells.notebook_output.Table`; `gpt2cells.steps` and `from gpt2cells import KVCache` are still the
+    default cells' own)."""
+    saved = {"setup": 'import numpy as np\nfrom gpt2cells.steps import layer_norm, softmax, unembed, gelu, embed\n'
+                      "from gpt2cells.steps import pos_embed, linear, split_qkv, split_heads, attention_scores\n"
+                      "from gpt2cells.steps import scale_scores, causal_mask, apply_mask, weighted_values\n"
+                      "from gpt2cells.steps import merge_heads, block_params\n"
+                      "from gpt2cells.notebook_output import Table\n"
+                      "params, config, tokenizer = model.params, model.config, model.tokenizer\n"
+                      "n_head, d_head, eps = config.n_head, config.d_head, config.layer_norm_epsilon"}
+    session = ran_session(model, saved)
+    assert np.array_equal(session.final_namespace()["logits"], model.logits(model.encode(prompt_of(session))))
+
+
 def test_char_model_runs_the_same_notebook():
     adder = gpt2cells.load(ROOT / "site/models/adder.zip")
     session = ran_session(adder)
