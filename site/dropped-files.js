@@ -22,6 +22,8 @@ const SAFETENSORS = /\.safetensors$/;
 const NAMES_SHOWN = 12;
 
 export const baseName = (name) => name.slice(name.lastIndexOf("/") + 1);
+const folderOf = (name) => name.slice(0, name.lastIndexOf("/") + 1);
+const depth = (file) => file.name.split("/").length;
 const isHidden = (path) => path.split("/").some((part) => part.startsWith(".") || part === "__MACOSX");
 const isZip = (file) => /\.zip$/i.test(file.name);
 
@@ -106,6 +108,23 @@ function namesText(files) {
 }
 
 /**
+ * The files of the model folder: the one holding the shallowest config.json. A Hub repo's folder also carries
+ * exports in subfolders (openai-community/gpt2 has onnx/config.json); two config.json side by side are two models.
+ */
+function modelFolderFiles(files) {
+  const configs = files.filter((file) => baseName(file.name) === CONFIG);
+  if (configs.length === 0) throw new DroppedFilesError(`no ${CONFIG} among the dropped files: ${namesText(files)}`);
+  const top = Math.min(...configs.map(depth));
+  const topConfigs = configs.filter((file) => depth(file) === top);
+  if (topConfigs.length > 1) {
+    throw new DroppedFilesError(`${topConfigs.length} files named ${CONFIG} (${namesText(topConfigs)}): these are ` +
+      "files of different models; drop one model's folder");
+  }
+  const folder = folderOf(topConfigs[0].name);
+  return files.filter((file) => folderOf(file.name) === folder);
+}
+
+/**
  * Which model the files make. Returns {kind: "weights-zip", file} or {kind: "huggingface", files: {config,
  * weights: [File], index, vocab, merges, tokenizerJson}} (absent ones null; vocab + merges win over
  * tokenizer.json). Throws DroppedFilesError naming what is missing or doubled. The files' contents are checked
@@ -119,6 +138,7 @@ export function classifyFiles(files) {
     throw new DroppedFilesError(`${zips.map((f) => f.name).join(", ")} dropped together with other files: ` +
       "drop a weights zip (or a zipped model folder) on its own");
   }
+  files = modelFolderFiles(files);
   const byName = new Map();
   for (const file of files) {
     const name = baseName(file.name);
@@ -127,7 +147,7 @@ export function classifyFiles(files) {
   const one = (name) => {
     const found = byName.get(name) ?? [];
     if (found.length > 1) {
-      throw new DroppedFilesError(`${found.length} files named ${name} (${found.map((f) => f.name).join(", ")}): ` +
+      throw new DroppedFilesError(`${found.length} files named ${name} (${namesText(found)}): ` +
         "these are files of different models; drop one model's folder");
     }
     return found[0] ?? null;
@@ -139,7 +159,6 @@ export function classifyFiles(files) {
   const tokenizerJson = one(TOKENIZER_JSON);
   const weights = files.filter((file) => SAFETENSORS.test(baseName(file.name)));
   const among = `among the dropped files: ${namesText(files)}`;
-  if (!config) throw new DroppedFilesError(`no ${CONFIG} ${among}`);
   if (weights.length === 0) {
     const pytorch = files.some((file) => /\.(bin|pt|pth|ckpt|h5|msgpack)$/.test(file.name));
     throw new DroppedFilesError(`no .safetensors weights (model.safetensors) ${among}` +

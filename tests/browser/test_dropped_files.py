@@ -131,8 +131,14 @@ def test_a_dropped_nested_folder_becomes_its_files_by_path(origin_page, folders,
     (outer / "gpt2" / ".git").mkdir()
     (outer / "gpt2" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (outer / ".DS_Store").write_bytes(b"\0")
+    onnx = outer / "gpt2" / "onnx"  # as in openai-community/gpt2: an export with its own config and tokenizer
+    onnx.mkdir()
+    for name in ("config.json", "vocab.json", "merges.txt", "tokenizer.json"):
+        shutil.copy(folders["hub"] / name, onnx / name)
+    (onnx / "decoder_model.onnx").write_bytes(b"onnx" * 100)
     result = drop(origin_page, [outer])
-    assert digests(result) == disk_digests(folders["hub"], prefix="outer/gpt2/")
+    assert digests(result) == {**disk_digests(folders["hub"], prefix="outer/gpt2/"),
+                               **disk_digests(onnx, prefix="outer/gpt2/onnx/")}
     assert result["classified"] == {
         "kind": "huggingface", "config": "outer/gpt2/config.json", "weights": ["outer/gpt2/model.safetensors"],
         "index": None, "vocab": "outer/gpt2/vocab.json", "merges": "outer/gpt2/merges.txt", "tokenizerJson": None}
@@ -228,6 +234,10 @@ HUB = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenize
      {"kind": "huggingface", "config": "config.json", "weights": ["a.safetensors", "b.safetensors"],
       "index": "model.safetensors.index.json", "vocab": None, "merges": None, "tokenizerJson": "tokenizer.json"}),
     (["gpt2.zip"], {"kind": "weights-zip", "file": "gpt2.zip"}),
+    (["r/onnx/config.json", "r/onnx/tokenizer.json", "r/config.json", "r/model.safetensors", "r/tokenizer.json",
+      "r/onnx/sub/config.json", "other.txt"],
+     {"kind": "huggingface", "config": "r/config.json", "weights": ["r/model.safetensors"], "index": None,
+      "vocab": None, "merges": None, "tokenizerJson": "r/tokenizer.json"}),
 ])
 def test_classify_accepts_each_way_a_model_comes(origin_page, names, expected):
     assert origin_page.evaluate(CLASSIFY_JS, names) == expected
@@ -248,6 +258,9 @@ def test_classify_accepts_each_way_a_model_comes(origin_page, names, expected):
     (["config.json", "model.safetensors", "vocab.json"],
      "vocab.json without merges.txt: GPT-2 needs vocab.json + merges.txt or tokenizer.json, among the dropped "
      "files: config.json, model.safetensors, vocab.json"),
+    (["vocab.json", "vocab.json", "config.json", "model.safetensors", "merges.txt"],  # from two folders
+     "2 files named vocab.json (vocab.json, vocab.json): these are files of different models; drop one model's "
+     "folder"),
     (["config.json", "model.safetensors"],
      "no tokenizer: GPT-2 needs vocab.json + merges.txt or tokenizer.json, among the dropped files: config.json, "
      "model.safetensors"),
