@@ -83,7 +83,8 @@ async function request(hub, repo, url, file, { signal, headers } = {}) {
   if (code === "RepoNotFound") throw new HubError(`no model ${repo} on ${hub.host}`);
   if (code === "EntryNotFound") throw new HubError(`${repo} has no ${file}`);
   if (code === "GatedRepo" || response.status === 401 || response.status === 403) {
-    throw new HubError(`${repo} on ${hub.host} needs a login (gated or private); the page downloads public models only`);
+    throw new HubError(`${repo} on ${hub.host} needs a login (gated or private); the page downloads public ` +
+      "models only");
   }
   throw new HubError(`${hub.host} answered ${response.status} ${response.statusText} for ${file} of ${repo}`);
 }
