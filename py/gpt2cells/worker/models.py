@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 import gpt2cells
-from gpt2cells.weights_format import DTYPES, expected_shapes
+from gpt2cells.weights_format import expected_shapes
 
 model = None  # the active gpt2cells model; notebook cells use it
 manifest = None  # its manifest (dict)
@@ -56,9 +56,7 @@ def _put_tensor(name: str, data) -> int:
     if raw.nbytes != spec["nbytes"]:
         raise ValueError(f"tensor {name!r}: got {raw.nbytes} bytes, manifest says {spec['nbytes']}")
     array = np.frombuffer(raw, dtype=np.dtype(spec["dtype"]).newbyteorder("<")).reshape(spec["shape"])  # [*shape]
-    # float16 is upcast now, tensor by tensor, so the float16 copy of the whole model never coexists with
-    # the float32 one.
-    _loading["tensors"][name] = array.astype(np.float32, copy=False)  # [*shape]
+    _loading["tensors"][name] = array  # [*shape] float16 stays float16: the kernel widens it in registers
     return raw.nbytes
 
 
@@ -67,12 +65,6 @@ def put_file(path: str, text: str) -> None:
     if _loading is None:
         raise RuntimeError("put_file called without begin_load")
     _loading["files"][path] = text
-
-
-def _as_float32(spec: dict) -> dict:
-    """The manifest entry of a tensor as put_tensors keeps it (float32)."""
-    n_values = spec["nbytes"] // DTYPES[spec["dtype"]]
-    return {**spec, "dtype": "float32", "nbytes": n_values * DTYPES["float32"]}
 
 
 def cancel_load() -> None:
@@ -89,8 +81,7 @@ def finish_load() -> dict:
     if missing:
         raise ValueError(f"load incomplete: {len(missing)} tensor(s) never arrived, e.g. {sorted(missing)[0]!r}")
     manifest = loading["manifest"]
-    as_received = {**manifest, "tensors": [_as_float32(spec) for spec in manifest["tensors"]]}
-    model = gpt2cells.load({"manifest": as_received, "tensors": loading["tensors"], "files": loading["files"]})
+    model = gpt2cells.load({"manifest": manifest, "tensors": loading["tensors"], "files": loading["files"]})
     n_params = sum(int(a.size) for a in loading["tensors"].values())
     n_bytes = sum(int(a.nbytes) for a in loading["tensors"].values())
     return {"name": manifest["name"], "config": manifest["config"], "n_params": n_params, "n_bytes": n_bytes}
