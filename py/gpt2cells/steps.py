@@ -32,6 +32,9 @@ def embed(wte, ids):
 
 
 def pos_embed(wpe, start, n_seq):
+    # a slice past wpe's end would come back short, and the cells after it would compute on a cut prompt
+    if start + n_seq > len(wpe):
+        raise PromptTooLongError(f"{start + n_seq} positions; this model reads at most n_ctx = {len(wpe)}")
     return wpe[start:start + n_seq].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
 
 
@@ -71,7 +74,9 @@ def split_heads(x, n_head):
 
 
 def attention_scores(q, k):
-    return np.einsum("hqd,hkd->hqk", q, k)  # [n_head, n_q, n_k]
+    # per head q_h @ k_h.T, the contraction the linear layers use (the wasm SIMD kernel in the page: at 1024
+    # tokens einsum made attention cost more than all the linear layers)
+    return np.stack([matmul_nt(q_h, k_h) for q_h, k_h in zip(q, k)])  # [n_head, n_q, n_k]
 
 
 def scale_scores(scores, d_head):
@@ -94,7 +99,7 @@ def softmax(x):
 
 
 def weighted_values(pattern, v):
-    return np.einsum("hqk,hkd->hqd", pattern, v)  # [n_head, n_q, d_head]
+    return np.stack([matmul_nt(p_h, v_h.T) for p_h, v_h in zip(pattern, v)])  # [n_head, n_q, d_head] (p_h @ v_h per head)
 
 
 def merge_heads(z):
