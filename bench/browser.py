@@ -14,7 +14,7 @@ import statistics
 import threading
 from pathlib import Path
 
-from models import NEW_TOKENS, ROOT, BenchModel, log, read_manifest
+from models import NEW_TOKENS, ROOT, BenchModel, log, read_manifest, zip_weight_bytes
 
 CHROMIUM = os.environ.get("GPT2CELLS_CHROMIUM", "/usr/bin/chromium")
 # The flags every browser run here uses (team notes; tests/browser/conftest.py launches the same way).
@@ -57,17 +57,19 @@ class OnnxruntimeWeb:
     """onnxruntime-web with the ONNX export loaded in a worker of the bench page, kept open so its runs can
     alternate with ours (see interleave)."""
 
-    def __init__(self, browser, base_url: str, model: BenchModel, threads: int):
+    def __init__(self, browser, base_url: str, model: BenchModel, threads: int, onnx_path: Path | None = None):
         self.model, self.threads = model, threads
+        onnx_path = onnx_path or model.onnx_path
         self.context, self.page = new_page(browser)
         self.page.goto(f"{base_url}/index.html")
         self.page.wait_for_function("() => window.benchReady === true")
         self.worker = self.page.evaluate("() => openWorker('/ort-worker.mjs')")
         shape = model.shape
-        self.info = self.call({"cmd": "load", "modelUrl": f"/models/{model.onnx_path.name}", "threads": threads,
+        self.info = self.call({"cmd": "load", "modelUrl": f"/models/{onnx_path.name}", "threads": threads,
                                "nLayer": shape.n_layer, "nHead": shape.n_head, "headDim": shape.n_embd // shape.n_head})
-        log(f"onnxruntime-web ({threads} thread{'s' * (threads > 1)}, isolated={self.info['crossOriginIsolated']}): "
-            f"session created in {self.info['create_s']:.2f} s")
+        self.info["model_bytes"] = onnx_path.stat().st_size
+        log(f"onnxruntime-web {onnx_path.name} ({threads} thread{'s' * (threads > 1)}, "
+            f"isolated={self.info['crossOriginIsolated']}): session created in {self.info['create_s']:.2f} s")
 
     def call(self, message):
         return self.page.evaluate("([id, message]) => callWorker(id, message)", [self.worker, message])
@@ -85,15 +87,19 @@ class OnnxruntimeWeb:
 
 
 def open_onnxruntime_web(browser, base_url: str, model: BenchModel) -> dict:
-    """{"ort_web_1": runner, "ort_web_2": runner}; a runtime that cannot start is {"na": reason} instead.
-    Two threads need a cross-origin-isolated page (bench/server.py sends COOP/COEP)."""
+    """{"ort_web_1": runner, "ort_web_2": runner, "ort_web_1_q8": runner (the int8 export, 1 thread)}; a runtime
+    that cannot start is {"na": reason} instead. Two threads need a cross-origin-isolated page (bench/server.py
+    sends COOP/COEP)."""
     peers = {}
-    for threads in (1, 2):
+    for key, threads, onnx_path in (("ort_web_1", 1, model.onnx_path), ("ort_web_2", 2, model.onnx_path),
+                                    ("ort_web_1_q8", 1, model.q8_onnx_path)):
         try:
-            peers[f"ort_web_{threads}"] = OnnxruntimeWeb(browser, base_url, model, threads)
+            if not onnx_path.exists():
+                raise NotAvailable(f"{onnx_path.name} was not made (see the native part's log)")
+            peers[key] = OnnxruntimeWeb(browser, base_url, model, threads, onnx_path)
         except Exception as error:  # e.g. a model too large for 4 GB of wasm memory
-            peers[f"ort_web_{threads}"] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
-            log(f"onnxruntime-web {threads} thread(s): n/a ({error})")
+            peers[key] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+            log(f"onnxruntime-web {key}: n/a ({error})")
     return peers
 
 
@@ -253,12 +259,15 @@ class OurPage:
     """The built page in one fresh profile: its user-visible flows (measure_flows), then its engine as a
     runner for interleave (prompt_ms, decode), timed inside the page's worker."""
 
-    def __init__(self, browser, site_url: str, model: BenchModel, hf_tokens: list[int]):
+    def __init__(self, browser, site_url: str, model: BenchModel, hf_tokens: list[int], zip_path: Path | None = None):
+        """zip_path: which of the model's zips the page imports (default the float32 one); hf_tokens are Hugging
+        Face's greedy tokens on the weights that zip holds."""
         self.model, self.site_url, self.hf_tokens = model, site_url, hf_tokens
-        self.name = read_manifest(model.zip_path)["name"]
+        self.zip_path = zip_path or model.zip_path
+        self.name = read_manifest(self.zip_path)["name"]
         self.context, self.page = new_page(browser)
         self.context.add_init_script(STAGE_RECORDER)
-        self.result: dict = {"weight_bytes": model.weight_bytes}
+        self.result: dict = {"weight_bytes": zip_weight_bytes(self.zip_path)}
 
     def close(self):
         self.context.close()
@@ -308,7 +317,7 @@ class OurPage:
               .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
         }""")
         start = page.evaluate("performance.now()")
-        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(self.model.zip_path))
+        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(self.zip_path))
         ready = wait_for_state(page, "model-status", "ready", self.name)
         status_log = page.evaluate("window.__benchStatusLog")
         loading = [e["t"] for e in status_log if e["state"] == "loading" and self.name in e["text"]]

@@ -42,7 +42,12 @@ SHAPES = {
     "quick": Shape("quick", n_layer=2, n_head=4, n_embd=64, n_ctx=128, vocab_size=None),
     "small": Shape("small", n_layer=12, n_head=12, n_embd=768, n_ctx=1024, vocab_size=50257),
     "medium": Shape("medium", n_layer=24, n_head=16, n_embd=1024, n_ctx=1024, vocab_size=50257),
+    "large": Shape("large", n_layer=36, n_head=20, n_embd=1280, n_ctx=1024, vocab_size=50257),
+    "xl": Shape("xl", n_layer=48, n_head=25, n_embd=1600, n_ctx=1024, vocab_size=50257),
 }
+# Shapes whose Hugging Face folder is saved in float16 (weights rounded once): a float32 XL folder is 6.2 GB on
+# disk and in RAM; the float32 oracle loads the rounded weights, which is what a float16 zip is compared with.
+HALF_FOLDERS = {"large", "xl"}
 
 
 @dataclass
@@ -51,7 +56,8 @@ class BenchModel:
     directory: Path
     tokenizer_dir: Path
     hf_dir: Path
-    zip_path: Path
+    zip_path: Path  # float32 (for large: may be absent, see prepare)
+    zip16_path: Path  # float16: every weight rounded to float16 by weights_pack --dtype float16
     onnx_path: Path
     prompt_text: str
     prompt_ids: list[int]
@@ -60,8 +66,18 @@ class BenchModel:
     @property
     def weight_bytes(self) -> int:
         """float32 bytes of every tensor in the zip (the tied head is stored once)."""
-        manifest = read_manifest(self.zip_path)
-        return sum(t["nbytes"] for t in manifest["tensors"])
+        return zip_weight_bytes(self.zip_path)
+
+    @property
+    def q8_onnx_path(self) -> Path:
+        return self.onnx_path.with_name(self.onnx_path.stem + "-q8.onnx")
+
+    def zip_for(self, dtype: str) -> Path:
+        return self.zip16_path if dtype == "float16" else self.zip_path
+
+
+def zip_weight_bytes(zip_path: Path) -> int:
+    return sum(t["nbytes"] for t in read_manifest(zip_path)["tensors"])
 
 
 def log(message):
@@ -108,18 +124,22 @@ def ensure_hf_folder(shape: Shape, tokenizer_dir: Path, directory: Path) -> Path
     vocab_size = shape.vocab_size or vocab_size_of(tokenizer_dir)
     config = gpt2_config(vocab_size, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
                          n_ctx=shape.n_ctx)
-    save_hf_folder(random_gpt2(config), tokenizer_dir, hf_dir)
+    model = random_gpt2(config)
+    if shape.name in HALF_FOLDERS:
+        log("saving it in float16 (every weight rounded once; the float32 oracle loads these rounded weights)")
+        model = model.half()
+    save_hf_folder(model, tokenizer_dir, hf_dir)
     mark_done(hf_dir)
     return hf_dir
 
 
-def ensure_zip(hf_dir: Path, zip_path: Path) -> Path:
+def ensure_zip(hf_dir: Path, zip_path: Path, dtype: str = "float32") -> Path:
     if is_done(zip_path):
         return zip_path
     import weights_pack
 
-    log(f"packing {hf_dir} with weights_pack")
-    weights_pack.convert(hf_dir, zip_path, dtype="float32", force=True, name=zip_path.stem)
+    log(f"packing {hf_dir} with weights_pack --dtype {dtype}")
+    weights_pack.convert(hf_dir, zip_path, dtype=dtype, force=True, name=zip_path.stem)
     mark_done(zip_path)
     return zip_path
 
@@ -146,8 +166,23 @@ def prompt_of_length(tokenizer_dir: Path, n_tokens: int) -> tuple[str, list[int]
     raise RuntimeError(f"no prefix of the prompt source encodes to exactly {n_tokens} tokens")
 
 
-def prepare(shape_name: str, with_zip: bool = True) -> BenchModel:
-    """Every artifact for one shape, built once and reused (the ONNX file is made by onnx_export)."""
+def load_hf_oracle(model: "BenchModel", dtype: str):
+    """Hugging Face's GPT-2 in float32 on the weights the zip of `dtype` holds: for float16, every weight
+    rounded to float16 (as weights_pack rounds it) and run in float32."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    hf = GPT2LMHeadModel.from_pretrained(model.hf_dir, dtype=torch.float32).eval()
+    if dtype == "float16":
+        with torch.no_grad():
+            for parameter in hf.parameters():
+                parameter.copy_(parameter.half().float())
+    return hf
+
+
+def prepare(shape_name: str, with_zip: bool = True, dtypes=("float32", "float16")) -> BenchModel:
+    """Every artifact for one shape, built once and reused (the ONNX file is made by onnx_export); a zip for
+    each of `dtypes`."""
     from model_factory import vocab_size_of
 
     shape = SHAPES[shape_name]
@@ -156,9 +191,12 @@ def prepare(shape_name: str, with_zip: bool = True) -> BenchModel:
     tokenizer_dir = ensure_tokenizer(shape, directory)
     hf_dir = ensure_hf_folder(shape, tokenizer_dir, directory)
     zip_path = directory / f"gpt2-bench-{shape.name}.zip"
+    zip16_path = directory / f"gpt2-bench-{shape.name}-f16.zip"
     if with_zip:
-        ensure_zip(hf_dir, zip_path)
+        for dtype in dtypes:
+            ensure_zip(hf_dir, zip16_path if dtype == "float16" else zip_path, dtype)
     prompt_text, prompt_ids = prompt_of_length(tokenizer_dir, PROMPT_TOKENS)
     return BenchModel(shape=shape, directory=directory, tokenizer_dir=tokenizer_dir, hf_dir=hf_dir,
-                      zip_path=zip_path, onnx_path=directory / "model-kv.onnx", prompt_text=prompt_text,
+                      zip_path=zip_path, zip16_path=zip16_path, onnx_path=directory / "model-kv.onnx",
+                      prompt_text=prompt_text,
                       prompt_ids=prompt_ids, vocab_size=vocab_size_of(tokenizer_dir))

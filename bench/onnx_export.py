@@ -94,3 +94,20 @@ def export(model: BenchModel) -> dict:
     partial.replace(model.onnx_path)
     mark_done(model.onnx_path)
     return {"onnx_bytes": model.onnx_path.stat().st_size, "cached": False}
+
+
+def quantize_q8(model: BenchModel) -> dict:
+    """The int8 variant of the export (cached): what transformers.js loads on wasm by default (its "q8" dtype).
+    Made as transformers.js's conversion script makes it: onnxruntime's dynamic quantization (weights int8,
+    per channel, reduced range; activations quantized at run time)."""
+    if is_done(model.q8_onnx_path):
+        return {"onnx_bytes": model.q8_onnx_path.stat().st_size, "cached": True}
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    log(f"quantizing {model.onnx_path.name} to int8 (once)")
+    partial = model.q8_onnx_path.with_suffix(".partial.onnx")
+    quantize_dynamic(str(model.onnx_path), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                     reduce_range=True)
+    partial.replace(model.q8_onnx_path)
+    mark_done(model.q8_onnx_path)
+    return {"onnx_bytes": model.q8_onnx_path.stat().st_size, "cached": False}

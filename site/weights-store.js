@@ -15,6 +15,7 @@
 
 import { openZip, ZipFormatError } from "./zip-reader.js";
 import { MANIFEST_ENTRY, ManifestError, parseManifest, planImport } from "./weights-manifest.js";
+import { checkMemoryFit } from "./memory-budget.js";
 
 const DB_NAME = "gpt2cells-weights";
 const DB_VERSION = 1;
@@ -36,6 +37,7 @@ export class QuotaError extends Error {
 }
 
 export { ZipFormatError, ManifestError };
+export { MemoryFitError } from "./memory-budget.js";
 
 const request = (req) => new Promise((resolve, reject) => {
   req.onsuccess = () => resolve(req.result);
@@ -252,6 +254,7 @@ export class WeightsStore {
    * Progress and Cancel as for importZip. Returns the new model record.
    */
   async importModel({ manifest, fileName, size, items }, { onProgress = () => {}, signal } = {}) {
+    checkMemoryFit(manifest); // a model that cannot run in the page's memory is refused before anything is stored
     const total = size;
     const { usage, quota } = await this.storageEstimate();
     if (quota && total > quota - usage) {
