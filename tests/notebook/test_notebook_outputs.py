@@ -20,7 +20,7 @@ def run_one(source, globals=None, labels=None, vocab_size=None):
     run = execute(source, "cell", {"np": np, "Table": Table, **(globals or {})})
     assert run.error is None, run.error
     outputs = Outputs(vocab_size)
-    return run, outputs.describe("cell", [run.value], source, labels, grouped=False), outputs
+    return run, outputs.describe("cell", [run.value], source, labels), outputs
 
 
 def window(outputs, rows, cols, head=0, tab=""):

@@ -92,7 +92,8 @@ def test_each_cell_holds_the_trace_value_it_names(model):
     named = [spec for spec in session.specs if spec.trace]
     assert {spec.id for spec in named} >= {"token_embeddings", "scores", "mask", "mlp_up", "gelu", "logits"}
     for spec in named:
-        for layer, value in enumerate(session.cells[spec.id].values):
+        layers = range(model.config.n_layer) if spec.group else [0]
+        for layer, value in ((layer, session.cell_value(spec.id, layer)) for layer in layers):
             names = [name.replace("{i}", str(layer)) for name in spec.trace.split(", ")]
             parts = list(value) if isinstance(value, tuple) else [value]
             if len(names) == 1 and len(parts) > 1:  # e.g. qkv shown as its thirds q, k, v

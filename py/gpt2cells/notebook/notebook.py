@@ -27,13 +27,20 @@ class Notebook:
         self.update_sources(sources)
         self.outputs = Outputs(getattr(model.config, "vocab_size", None))
         base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
-        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs)
+        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.outputs.summarize)
         self.generation: Generation | None = None
 
     @property
     def arrays(self) -> dict:
-        """(cell id, tab) -> the [passes, selector, rows, cols] view behind a grid."""
+        """(cell id, tab) -> the [passes, selector, rows, cols] view behind a grid (a LazyGrid for a block cell)."""
         return self.outputs.views
+
+    def cell_value(self, cell_id: str, layer: int = 0):
+        """A cell's value as its last run left it; a block cell's at `layer` (computed again if let go)."""
+        cell = self.cells[cell_id]
+        if cell.spec.group is None:
+            return cell.values[0] if cell.values else None
+        return self.session.value_at(cell_id, layer)
 
     def update_sources(self, sources: dict | None) -> None:
         for cell_id, source in (sources or {}).items():
@@ -60,8 +67,13 @@ class Notebook:
         labels = token_labels(namespace)
         for cell in cells:
             self.outputs.forget(cell.id)
-            if cell.status == "ok" or cell.values:
-                cell.output = self.outputs.describe(cell.id, cell.values, cell.source, labels, grouped)
+            if not (cell.status == "ok" or cell.values):
+                continue
+            if grouped:
+                cell.output = self.outputs.describe_layers(
+                    cell.id, cell.summaries, cell.source, labels, lambda layer, cell_id=cell.id: self.session.value_at(cell_id, layer))
+            else:
+                cell.output = self.outputs.describe(cell.id, cell.values, cell.source, labels)
 
     def output_slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
         return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)
@@ -151,7 +163,7 @@ class Notebook:
             return
         try:
             cell.values = [cache_table(cache)]
-            cell.output = self.outputs.describe(cell.id, cell.values, cell.source, token_labels(namespace), False)
+            cell.output = self.outputs.describe(cell.id, cell.values, cell.source, token_labels(namespace))
         except Exception as error:
             cell.run.stdout += f"{CONTRACT.cache_table} failed: {type(error).__name__}: {error}\n"
 

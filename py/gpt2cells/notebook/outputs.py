@@ -5,7 +5,8 @@ A cell's output is the value of its last line when that line is an expression (a
 - {"kind": "array", "shape", "rows", "cols", "layered", "heads", "row_labels", "col_labels", "col_kind",
    "scales", "focus"} for a numeric array: a grid whose cells the page fetches as float32 windows
    (`Outputs.slice`) as the user scrolls, e.g. of a [10 × 50257] logits table. A block cell's per-layer
-   values are stacked ("layered"); axes before the last two are flattened into one selector ("heads").
+   values are one grid with a layer selector ("layered"); axes before the last two are flattened into one
+   selector ("heads").
 - {"kind": "tabs", "items": [{"name", "output"}]} for a tuple or dict of arrays (`q, k, v`).
 - {"kind": "layers", "items": [output per layer]} for a block cell whose layers differ in shape.
 - {"kind": "table", "title", "columns", "rows"} for a small `Table` or a dict with string keys; floats keep
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +27,26 @@ INLINE_LIMIT = 4096  # a Table of up to this many values travels whole; a bigger
 REPR_LIMIT = 10_000  # characters of repr kept for other values
 MAX_TABS = 8  # a tuple of up to this many arrays shows as tabs (q, k, v)
 SATURATE_RMS = 3.0  # the heatmap's colour saturates this many root-mean-squares away from 0
+SCALE_SAMPLE = 1 << 20  # a bigger array's colour scale is read from every n-th value ([12×1024×1024] scores)
+
+
+@dataclass
+class LayerSummary:
+    """What describing a block cell needs from one layer's value once the value itself is let go: a block
+    cell's values are not kept for every layer (at 1024 tokens three [12 × T × T] arrays a layer would not fit
+    in the page's memory); the grid asks for a layer's value again (`value_at`) when it is shown."""
+    shapes: dict | None = None  # tab name -> the array's shape, when the value is numeric arrays
+    scales: dict = field(default_factory=dict)  # tab name -> heat_scale of this layer's array
+    focus: dict = field(default_factory=dict)  # tab name -> [row, col] of a vocabulary-wide array's prediction
+    value: object = None  # any other value, kept as is (a dict, a small Table, text)
+
+
+class LazyGrid:
+    """A grid whose [selector, rows, cols] array for a pass is computed when asked (`grid_at(pass)`)."""
+
+    def __init__(self, grid_at, shape):
+        self.grid_at = grid_at
+        self.shape = tuple(shape)  # [passes, selector, rows, cols]
 
 
 class Outputs:
@@ -32,7 +54,8 @@ class Outputs:
 
     def __init__(self, vocab_size: int | None):
         self.vocab_size = vocab_size
-        self.views: dict[tuple[str, str], np.ndarray] = {}  # (cell id, tab path) -> [passes, selector, rows, cols]
+        # (cell id, tab path) -> [passes, selector, rows, cols]: an array, or a LazyGrid for a block cell
+        self.views: dict[tuple[str, str], np.ndarray | LazyGrid] = {}
 
     def forget(self, cell_id: str) -> None:
         for key in [key for key in self.views if key[0] == cell_id]:
@@ -45,25 +68,58 @@ class Outputs:
             raise KeyError(f"cell {cell_id!r} has no table {path!r} (run it first)")
         p = min(int(layer), view.shape[0] - 1)
         s = min(int(head), view.shape[1] - 1)
-        window = view[p, s, int(r0):int(r1), int(c0):int(c1)]  # [rows, cols]
+        grid = view[p] if isinstance(view, np.ndarray) else view.grid_at(p)  # [selector, rows, cols]
+        window = grid[s, int(r0):int(r1), int(c0):int(c1)]  # [rows, cols]
         return np.ascontiguousarray(window, dtype="<f4").tobytes()
 
-    def describe(self, cell_id: str, values: list, source: str, labels, grouped: bool) -> dict | None:
-        """A cell's output from its values (one per pass: n_layer of them for a block cell)."""
-        if not values or all(v is None for v in values):
+    def describe(self, cell_id: str, values: list, source: str, labels) -> dict | None:
+        """A plain cell's output from its value (values: [the value])."""
+        if not values or values[0] is None:
+            return None
+        return self.describe_single(cell_id, values[0], split_arrays(values[0], last_expression_names(source)), labels, "")
+
+    def summarize(self, value, source: str) -> LayerSummary:
+        """One layer's value of a block cell, as describe_layers needs it after the value is let go."""
+        arrays = split_arrays(value, last_expression_names(source))
+        if arrays is None:
+            return LayerSummary(value=value)
+        grids = {key: grid_view(array, layered=False)[0] for key, array in arrays.items()}  # [selector, rows, cols]
+        return LayerSummary(shapes={key: np.shape(array) for key, array in arrays.items()},
+                            scales={key: heat_scale(grid) for key, grid in grids.items()},
+                            focus={key: self.focus_of(grid) for key, grid in grids.items()})
+
+    def describe_layers(self, cell_id: str, summaries: list, source: str, labels, value_at) -> dict | None:
+        """A block cell's output from its layers' summaries; value_at(layer) gives a layer's value again."""
+        if not summaries or all(s.shapes is None and s.value is None for s in summaries):
             return None
         names = last_expression_names(source)
-        parts = [split_arrays(v, names) for v in values]
-        if not grouped:
-            return self.describe_single(cell_id, values[0], parts[0], labels, "")
-        first = parts[0]
-        same = all(p is not None and first is not None and list(p) == list(first) and
-                   all(p[k].shape == first[k].shape for k in p) for p in parts)
-        if same:
-            stacked = {key: np.stack([p[key] for p in parts]) for key in first}  # [n_layer, ...]
-            return self.describe_arrays(cell_id, stacked, labels, layered=True)
-        return {"kind": "layers", "items": [self.describe_single(cell_id, v, p, labels, f"{i}")
-                                            for i, (v, p) in enumerate(zip(values, parts))]}
+
+        def grid_at(layer, key):
+            return grid_view(split_arrays(value_at(layer), names)[key], layered=False)[0]  # [selector, rows, cols]
+
+        first = summaries[0]
+        if first.shapes is not None and all(s.shapes == first.shapes for s in summaries):
+            items = []
+            for key, shape in first.shapes.items():
+                grid = LazyGrid(lambda layer, key=key: grid_at(layer, key), (len(summaries), *grid_shape(shape)))
+                self.views[(cell_id, key)] = grid
+                items.append({"name": key, "output": self.grid_description(
+                    grid.shape, list(shape), labels, True, None, [s.scales[key] for s in summaries], first.focus[key])})
+            return self.tabs_or_one(items)
+        layers = []
+        for layer, summary in enumerate(summaries):
+            if summary.shapes is None:
+                layers.append(self.describe_single(cell_id, summary.value, None, labels, f"{layer}"))
+                continue
+            items = []
+            for key, shape in summary.shapes.items():
+                path = "/".join(part for part in (f"{layer}", key) if part)
+                grid = LazyGrid(lambda _, layer=layer, key=key: grid_at(layer, key), (1, *grid_shape(shape)))
+                self.views[(cell_id, path)] = grid
+                items.append({"name": key, "output": self.grid_description(
+                    grid.shape, list(shape), labels, False, None, [summary.scales[key]], summary.focus[key])})
+            layers.append(self.tabs_or_one(items))
+        return {"kind": "layers", "items": layers}
 
     def describe_single(self, cell_id, value, arrays, labels, path_prefix):
         if arrays is not None:
@@ -97,6 +153,10 @@ class Outputs:
         for name, array in arrays.items():
             path = "/".join(part for part in (path_prefix, name) if part)  # what the page asks slice for
             items.append({"name": name, "output": self.describe_array(cell_id, path, array, labels, layered, col_labels)})
+        return self.tabs_or_one(items)
+
+    @staticmethod
+    def tabs_or_one(items: list) -> dict:
         if len(items) == 1 and items[0]["name"] in ("", "0"):
             return items[0]["output"]
         return {"kind": "tabs", "items": items}
@@ -105,25 +165,43 @@ class Outputs:
         view = grid_view(array, layered)  # [passes, selector, rows, cols]
         self.views[(cell_id, path)] = view
         value_shape = list(np.shape(array)[1:] if layered else np.shape(array))
-        n_rows, n_cols = view.shape[-2:]
+        return self.grid_description(view.shape, value_shape, labels, layered, col_labels,
+                                     [heat_scale(view[p]) for p in range(view.shape[0])], self.focus_of(view[0]))
+
+    def focus_of(self, grid) -> list | None:
+        """[row, col] of the last row's largest value, for a grid [selector, rows, cols] as wide as the vocabulary."""
+        n_rows, n_cols = grid.shape[-2:]
+        if n_cols != self.vocab_size or grid.dtype.kind not in "biuf":
+            return None
+        return [int(n_rows - 1), int(np.argmax(grid[0, -1]))]
+
+    def grid_description(self, view_shape, value_shape, labels, layered, col_labels, scales, focus) -> dict:
+        """scales: one per layer (heads of a layer share one, so they compare)."""
+        n_rows, n_cols = view_shape[-2:]
         row_labels = labels if labels is not None and len(labels) == n_rows and len(value_shape) > 1 else None
         if col_labels is None and labels is not None and len(labels) == n_cols and n_rows == n_cols:
             col_labels = labels
-        vocab = n_cols == self.vocab_size
-        focus = [int(n_rows - 1), int(np.argmax(view[0, 0, -1]))] if vocab and view.dtype.kind in "biuf" else None
         return {
             "kind": "array",
-            "shape": value_shape,
+            "shape": list(value_shape),
             "rows": int(n_rows),
             "cols": int(n_cols),
             "layered": layered,
-            "heads": int(view.shape[1]) if len(value_shape) > 2 else 0,
+            "heads": int(view_shape[1]) if len(value_shape) > 2 else 0,
             "row_labels": row_labels,
             "col_labels": list(col_labels) if col_labels is not None and len(col_labels) <= INLINE_LIMIT else None,
-            "col_kind": "vocab" if vocab else None,
-            "scales": [heat_scale(view[p]) for p in range(view.shape[0])],  # one per layer: heads compare
+            "col_kind": "vocab" if n_cols == self.vocab_size else None,
+            "scales": scales,
             "focus": focus,
         }
+
+
+def grid_shape(shape) -> tuple:
+    """[selector, rows, cols] of the grid an array of this shape shows as (grid_view without the data)."""
+    shape = tuple(shape)
+    if len(shape) == 1:
+        shape = (1, *shape)
+    return (math.prod(shape[:-2]), *shape[-2:])
 
 
 def grid_view(array, layered: bool) -> np.ndarray:
@@ -168,7 +246,8 @@ def split_arrays(value, names=None) -> dict | None:
 
 def heat_scale(view: np.ndarray) -> dict:
     """How the page colours a 2-D view: around 0 when it has both signs, else from its min to its max."""
-    finite = view[np.isfinite(view)] if view.dtype.kind == "f" else view.ravel()
+    view = view.reshape(-1)[::-(-view.size // SCALE_SAMPLE) or 1]  # [≤ SCALE_SAMPLE] evenly spaced values
+    finite = view[np.isfinite(view)] if view.dtype.kind == "f" else view
     if finite.size == 0:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
     lo, hi = float(finite.min()), float(finite.max())

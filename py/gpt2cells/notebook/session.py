@@ -7,6 +7,11 @@ reruns its unit and then every later unit that reads a name a rerun unit (re)bou
 outputs. A unit that fails stops nothing else: later units that read what it would have defined are marked
 stale.
 
+A group keeps only its last pass's values (at 1024 tokens every layer's [n_head × T × T] attention arrays
+would not fit in the page's memory): each pass's value is summarized (`summarize`) and let go, and the names
+each pass read are kept, so `value_at` computes any layer's value again, from the cells' own code, when the
+page shows it.
+
 What the cells' values look like is not the session's business: after a unit runs it hands its cells and
 the namespace they reached to `describe_outputs`.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .execute import CellRun, execute
-from .units import Cell, Unit, build_units
+from .units import Cell, Replay, Unit, build_units
 
 
 def changed_bindings(before: dict, after: dict) -> set[str]:
@@ -25,11 +30,13 @@ def changed_bindings(before: dict, after: dict) -> set[str]:
 
 
 class Session:
-    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs):
-        """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran."""
+    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize):
+        """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran;
+        summarize(value, source) keeps what describing a group cell's pass needs once its value is let go."""
         self.units: list[Unit] = build_units(cells, groups)
         self.base_namespace = base_namespace
         self.describe_outputs = describe_outputs
+        self.summarize = summarize
 
     def unit_of(self, cell_id: str) -> int:
         for index, unit in enumerate(self.units):
@@ -115,7 +122,9 @@ class Session:
         before = self.before(index)
         namespace = dict(before)
         for cell in unit.cells:
-            cell.values, cell.run, cell.output = [], CellRun(), None
+            cell.values, cell.summaries, cell.run, cell.output = [], [], CellRun(), None
+        unit.ran_from, unit.ran_sources, unit.pass_inputs, unit.replay = before, [c.source for c in unit.cells], [], None
+        reads = unit.reads()
         passes = self.passes(unit, namespace)
         failed = None if passes is not None else unit.cells[0]
         for loop_value in passes or ():
@@ -124,7 +133,12 @@ class Session:
                 namespace[unit.group.loop_variable] = loop_value
                 label = f"{unit.group.loop_variable} {loop_value + 1} of {len(passes)}"
             report({"event": "start", "cells": [c.id for c in unit.cells], "label": label})
+            if loop_value is not None:
+                unit.pass_inputs.append(dict(namespace) if "*" in reads else
+                                        {name: namespace[name] for name in reads if name in namespace})
             failed = self.run_pass(unit, loop_value, namespace)
+            if loop_value is not None:
+                self.summarize_pass(unit, last=failed is not None or loop_value == passes[-1])
             if failed is not None:
                 break
         if passes is None:
@@ -140,6 +154,41 @@ class Session:
             unit.after, unit.bound = None, set()
         self.describe_outputs(unit.cells, namespace, unit.group is not None)
         report({"event": "done", "cells": unit.cells})
+
+    def summarize_pass(self, unit: Unit, last: bool) -> None:
+        """Summarize a group pass's values; let them go unless it is the last pass (the namespace holds those)."""
+        for cell in unit.cells:
+            if len(cell.values) > len(cell.summaries):
+                cell.summaries.append(self.summarize(cell.values[-1], cell.source))
+                if not last:
+                    cell.values[-1] = None
+
+    def value_at(self, cell_id: str, pass_index: int):
+        """A group cell's value at one pass of its last run, computed again from the pass's inputs if let go."""
+        unit = self.units[self.unit_of(cell_id)]
+        position = next(i for i, cell in enumerate(unit.cells) if cell.id == cell_id)
+        values = unit.cells[position].values
+        if pass_index < len(values) and values[pass_index] is not None:
+            return values[pass_index]
+        if not 0 <= pass_index < len(unit.pass_inputs):
+            raise KeyError(f"cell {cell_id!r} has no value for {unit.group.loop_variable} = {pass_index}")
+        replay = unit.replay
+        if replay is None or replay.pass_index != pass_index:
+            namespace = dict(unit.ran_from)
+            namespace.update(unit.pass_inputs[pass_index])
+            namespace[unit.group.loop_variable] = pass_index
+            replay = unit.replay = Replay(pass_index, namespace)
+        while len(replay.values) <= position:
+            cell, source = unit.cells[len(replay.values)], unit.ran_sources[len(replay.values)]
+            protect_mutated(cell, replay.namespace)
+            run = execute(source, cell.id, replay.namespace)
+            if run.error is not None:
+                unit.replay = None
+                raise RuntimeError(f"computing cell {cell.id!r} again for {unit.group.loop_variable} = {pass_index} "
+                                   f"failed (it ran before; does it depend on something outside the notebook?):\n"
+                                   f"{run.error['traceback']}")
+            replay.values.append(run.value)
+        return replay.values[position]
 
     def passes(self, unit: Unit, namespace: dict) -> list | None:
         """[None] for a plain cell; the loop's values for a group (None, with the cells' error set, if unknown)."""

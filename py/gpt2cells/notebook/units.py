@@ -24,7 +24,10 @@ class Cell:
     source: str
     status: str = "idle"  # idle | ok | failed | stale
     run: CellRun | None = None
-    values: list = field(default_factory=list)  # one per pass: one for a plain cell, n_layer for a block cell
+    # one per pass: one for a plain cell; for a block cell only the last layer's (earlier ones are None once
+    # summarized: Session.value_at computes them again)
+    values: list = field(default_factory=list)
+    summaries: list = field(default_factory=list)  # a block cell's LayerSummary per pass
     output: dict | None = None
     runs: int = 0  # how many times the cell's code has run (the page shows it; tests check recalculation)
 
@@ -43,6 +46,12 @@ class Unit:
     group: GroupSpec | None = None
     after: dict | None = None  # namespace snapshot after the unit last ran (None: never ran)
     bound: set[str] = field(default_factory=set)  # names the unit's last run bound
+    # what a pass of a group's last run can be computed again from: the namespace before the unit, the
+    # sources it ran, and per pass the names it read then (e.g. x, the residual stream entering the layer)
+    ran_from: dict | None = None
+    ran_sources: list[str] = field(default_factory=list)
+    pass_inputs: list[dict] = field(default_factory=list)
+    replay: Replay | None = None  # the pass last computed again, as far as it was asked for
 
     def reads(self) -> set[str]:
         names = set()
@@ -64,6 +73,14 @@ class Unit:
         if self.group is not None:
             names.add(self.group.loop_variable)
         return names
+
+
+@dataclass
+class Replay:
+    """One pass of a group computed again: its namespace and the values of its first cells."""
+    pass_index: int
+    namespace: dict
+    values: list = field(default_factory=list)
 
 
 def build_units(cells: list[Cell], groups) -> list[Unit]:
