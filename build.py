@@ -2,6 +2,7 @@
 
     python build.py                      build dist/
     python build.py serve [--port 8000]  build, then serve dist/ on http://127.0.0.1:8000/
+    python build.py serve --base /repo/  ... under a subpath, as GitHub Pages serves a project site
 
 Pyodide's core comes from npm (pinned in package-lock.json). The wasm wheels are not in that npm package;
 each is taken from the first source that has it -- the local cache, Pyodide's CDN, or the PyPI wheel
@@ -409,6 +410,37 @@ def write_weights_format(target):
         target.write_text(text)
 
 
+def write_service_worker(out_dir):
+    """Stamp dist/sw.js with this build's id (a digest of every other file in dist/) and the files it keeps
+    for offline use: all but the built-in models, which it keeps once the page has fetched one. Any change to
+    dist/ is a new sw.js, which is how a visitor's browser learns of a new deploy. Returns the build id."""
+    out_dir = Path(out_dir)
+    files = sorted(path for path in out_dir.rglob("*") if path.is_file() and path.name != "sw.js")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(out_dir).as_posix()}\0{sha256_of(path)}\n".encode())
+    build_id = digest.hexdigest()[:16]
+    precache = [path.relative_to(out_dir).as_posix() for path in files
+                if path.relative_to(out_dir).parts[0] != "models" and path.suffix != ".map"]
+    template = (ROOT / "site" / "sw.js").read_text()
+    stamped = template.replace('const BUILD_ID = "dev";', f"const BUILD_ID = {json.dumps(build_id)};")
+    stamped = stamped.replace("const PRECACHE = [];", f"const PRECACHE = {json.dumps(precache, indent=1)};")
+    if stamped.count(build_id) != 1 or "const PRECACHE = [\n" not in stamped:
+        raise BuildError("site/sw.js lost its `const BUILD_ID = \"dev\";` or `const PRECACHE = [];` line: "
+                         "build.py stamps those two lines")
+    (out_dir / "sw.js").write_text(stamped)
+    return build_id
+
+
+def check_content_security_policy(index_html):
+    """The page must carry its CSP (GitHub Pages sends no headers, so the meta tag is the only policy)."""
+    text = Path(index_html).read_text()
+    match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)"', text)
+    if not match or "default-src 'self'" not in match.group(1) or "'unsafe-eval'" in match.group(1):
+        raise BuildError(f"{index_html}: the Content-Security-Policy meta tag is missing or allows eval; "
+                         "see docs/architecture.md")
+
+
 def build(out_dir=None, cache_dir=None):
     """Build dist/ and return a summary dict (also written to dist/build-info.json)."""
     started = time.monotonic()
@@ -468,12 +500,15 @@ def build(out_dir=None, cache_dir=None):
     info_path = out_dir / "build-info.json"
     info_path.write_text(json.dumps(info, indent=1))
     expected.add(info_path)
+    check_content_security_policy(out_dir / "index.html")
 
     for path in sorted(out_dir.rglob("*"), reverse=True):  # drop files no longer produced
         if path.is_file() and path not in expected:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+    info["build_id"] = write_service_worker(out_dir)  # last: its id covers every other file
+    log(f"service worker stamped with build {info['build_id']}")
     log(f"dist ready at {out_dir} in {time.monotonic() - started:.1f}s")
     return info
 
@@ -494,6 +529,20 @@ class DistRequestHandler(http.server.SimpleHTTPRequestHandler):
         ".html": "text/html",
     }
     quiet = False
+    base = "/"  # the site's path on the server: "/repo/" serves dist/ as GitHub Pages serves a project site
+
+    def translate_path(self, path):
+        if not path.startswith(self.base):
+            return str(Path(self.directory) / "\0not-under-base")  # 404, like any missing file
+        return super().translate_path("/" + path[len(self.base):])
+
+    def do_GET(self):
+        if self.path == self.base.rstrip("/") and self.base != "/":
+            self.send_response(301)
+            self.send_header("Location", self.base)
+            self.end_headers()
+            return
+        super().do_GET()
 
     def end_headers(self):
         # like a static host: the browser keeps files (and V8 its compiled wasm) but revalidates each load, so a
@@ -506,9 +555,12 @@ class DistRequestHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(dist_dir, host="127.0.0.1", port=0, quiet=False):
-    """A ThreadingHTTPServer serving dist_dir; port 0 picks a free port (see server.server_address)."""
-    handler = functools.partial(type("Handler", (DistRequestHandler,), {"quiet": quiet}), directory=str(dist_dir))
+def make_server(dist_dir, host="127.0.0.1", port=0, quiet=False, base="/"):
+    """A ThreadingHTTPServer serving dist_dir at path `base` ("/repo/" for a subpath); port 0 picks a free port
+    (see server.server_address)."""
+    base = f"/{base.strip('/')}/".replace("//", "/")
+    handler = functools.partial(type("Handler", (DistRequestHandler,), {"quiet": quiet, "base": base}),
+                                directory=str(dist_dir))
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
@@ -521,6 +573,8 @@ def main(argv=None):
                              "~/.cache/gpt2cells)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--base", default="/", help="serve the site under this path, e.g. /gpt2-cells/ "
+                                                    "(as GitHub Pages serves a project site)")
     args = parser.parse_args(argv)
     try:
         build(args.out, args.cache)
@@ -529,12 +583,13 @@ def main(argv=None):
         return 1
     if args.command == "serve":
         try:
-            server = make_server(args.out, args.host, args.port)
+            server = make_server(args.out, args.host, args.port, base=args.base)
         except OSError as error:
             print(f"[build] cannot serve on {args.host}:{args.port} ({error}); try --port N", file=sys.stderr)
             return 1
         host, port = server.server_address[:2]
-        print(f"Serving {args.out} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
+        base = f"/{args.base.strip('/')}/".replace("//", "/")
+        print(f"Serving {args.out} at http://{host}:{port}{base}  (Ctrl+C to stop)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -36,12 +36,15 @@ const theme = EditorView.theme({
 
 /**
  * Mount an editor in `parent`.
- * onRun(): Ctrl/Cmd+Enter. onRunAndMove(): Shift+Enter. onChange(text): every edit.
+ * onRun(): Ctrl/Cmd+Enter. onRunAndMove(): Shift+Enter. onLeave(): Esc (the editor has let go of the focus).
+ * onChange(text): every edit.
  */
-export function createEditor(parent, { doc, label, onRun, onRunAndMove, onChange }) {
+export function createEditor(parent, { doc, label, onRun, onRunAndMove, onLeave, onChange }) {
   const runKeys = Prec.highest(keymap.of([
     { key: "Shift-Enter", run: () => { onRunAndMove?.(); return true; } },
     { key: "Mod-Enter", run: () => { onRun?.(); return true; } },
+    // Esc leaves the editor (as in Jupyter), so Tab and the page's keys work again
+    { key: "Escape", run: (view) => { view.contentDOM.blur(); onLeave?.(); return true; } },
   ]));
   const view = new EditorView({
     parent,

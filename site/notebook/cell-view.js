@@ -28,6 +28,7 @@ export class CellView {
     this.ran = state.source; // the code the state's output came from
     this.node = el("section", { class: "nb-cell", testid: `cell-${state.id}`, "aria-label": state.title });
     this.node.dataset.cell = state.id;
+    this.node.tabIndex = -1; // Esc moves the focus from the code to the cell
     this.status = el("span", { class: "nb-status", testid: "cell-status" });
     this.edited = el("span", { class: "nb-edited", testid: "cell-edited", text: "edited", hidden: true });
     const runButton = el("button", { type: "button", testid: "run-cell", text: "Run", title: "Run this cell and every cell that depends on it (Ctrl/Cmd+Enter)" });
@@ -46,6 +47,7 @@ export class CellView {
       label: `${state.title}: Python code`,
       onRun: () => actions.run(this.id),
       onRunAndMove: () => actions.runAndMove(this.id),
+      onLeave: () => this.node.focus(), // Esc: the cell keeps the focus, out of its code
       onChange: (text) => {
         this.edited.hidden = text === this.state.default_source;
         this.node.dataset.dirty = String(text !== this.ran);

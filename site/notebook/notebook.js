@@ -3,6 +3,9 @@
 //   const notebook = new Notebook(document.getElementById("notebook"), py);
 //   notebook.modelLoaded({serial}); notebook.modelGone(); notebook.runtimeRestarted();   // app.js wires these
 //   notebook.addEventListener("interrupt", () => runtime.restart());                    // Stop
+//   notebook.addEventListener("cells", (e) => e.detail);  // {cells: [{id, title, group, status, edited}], groups,
+//                                                         //  model: {n_layer, …}} whenever one changes
+//   notebook.reveal(id); notebook.applySources(sources); notebook.holdAutoRun = true;    // outline.js, share.js
 //
 // Python owns the cells' semantics (the notebook kernel: which cells a run touches, their status, outputs);
 // this module is the shell: it opens the notebook for the model in Python and runs one job at a time. Every
@@ -86,7 +89,8 @@ export class Notebook extends EventTarget {
       this.root.dataset.opened = String(this.openCount);
       this.updateButtons();
       const edited = Object.keys(saved).length > 0;
-      if (autoRun && !this.suppressAutoRun && !edited) this.runAll();
+      if (this.holdAutoRun) this.setRunState("", "A shared link is waiting for your answer above; nothing ran.");
+      else if (autoRun && !this.suppressAutoRun && !edited) this.runAll();
       else this.setRunState("", this.suppressAutoRun ? "Python was restarted; your code is kept. Press Run all." : "Your edited code is restored. Press Run all.");
       this.suppressAutoRun = false;
     } catch (error) {
@@ -121,6 +125,7 @@ export class Notebook extends EventTarget {
     this.open = false;
     this.root.dataset.open = "false";
     this.showMessage(message);
+    this.announce();
   }
 
   showMessage(text, detail) {
@@ -156,6 +161,7 @@ export class Notebook extends EventTarget {
       edited: (id) => {
         if (id === "prompt") this.syncPromptInput();
         this.edits.schedule();
+        this.announce();
       },
     };
     let group = null;
@@ -176,8 +182,12 @@ export class Notebook extends EventTarget {
       view.applyState(state);
     });
     this.toolbar.showPrediction(opened.prediction);
+    this.toolbar.showTokenCount(opened.cells);
     this.syncPromptInput();
     this.updateButtons();
+    this.groups = opened.groups;
+    this.shape = opened.model;
+    this.announce();
     requestAnimationFrame(() => {
       this.root.style.setProperty("--toolbar-height", `${this.toolbar.node.offsetHeight + 4}px`);
     });
@@ -274,6 +284,7 @@ export class Notebook extends EventTarget {
       const result = await this.py.notebook.run(mode, id, this.sources(), (message) => this.onProgress(message));
       for (const state of result.cells) this.cells.get(state.id)?.applyState(state);
       this.toolbar.showPrediction(result.prediction);
+      this.toolbar.showTokenCount(result.cells);
       const failed = result.cells.filter((c) => c.status === "failed").length;
       const ran = result.ran.length;
       this.setRunState(failed ? "failed" : "ok", `${ran} cell${ran === 1 ? "" : "s"} ran in ${formatDuration(performance.now() - started)}` +
@@ -285,7 +296,39 @@ export class Notebook extends EventTarget {
     } finally {
       this.busy -= 1;
       this.updateButtons();
+      this.announce();
     }
+  }
+
+  /** Tell listeners (the outline) where each cell stands: its status, and whether its code is edited. */
+  announce() {
+    const cells = this.order.filter((id) => this.cells.has(id)).map((id) => {
+      const view = this.cells.get(id);
+      return { id, title: view.state.title, group: view.state.group || null, status: view.node.dataset.status,
+        edited: view.editor.getValue() !== view.state.default_source };
+    });
+    this.dispatchEvent(new CustomEvent("cells", { detail: { cells, groups: this.groups || [], model: this.shape } }));
+  }
+
+  /** Scroll a cell into view below the toolbar and put the cursor in its code. */
+  reveal(id) {
+    const view = this.cells.get(id);
+    if (!view) return;
+    view.node.scrollIntoView({ block: "start" });
+    view.editor.focus();
+  }
+
+  /** {cellId: code} of every cell's default code. */
+  defaultSources() {
+    return Object.fromEntries([...this.cells].map(([id, view]) => [id, view.state.default_source]));
+  }
+
+  /** Make the cells the given code ({cellId: code}; cells not named get their default) and save it. */
+  applySources(sources) {
+    for (const [id, view] of this.cells) view.editor.setValue(sources[id] ?? view.state.default_source);
+    this.edits.saveNow();
+    this.syncPromptInput();
+    this.announce();
   }
 
   onProgress(message) {
@@ -300,6 +343,7 @@ export class Notebook extends EventTarget {
     } else if (message.event === "done") {
       for (const state of message.states) this.cells.get(state.id)?.applyState(state);
     }
+    this.announce();
   }
 
   interrupt() {

@@ -1,5 +1,6 @@
-// The notebook's sticky toolbar: prompt box, Run all, Stop, the next-token prediction, the run state, and
-// export / import. It shows what it is told and forwards clicks to `actions`:
+// The notebook's sticky toolbar: prompt box (multi-line: Enter runs, Shift+Enter starts a new line; pasted
+// newlines are kept), its token count, Run all, Stop, the next-token prediction, the run state, and export /
+// import. It shows what it is told and forwards clicks to `actions`:
 //   {setPrompt(text, {run}), runAll(), interrupt(), exportAs(format), importFile(file)}
 
 import { formatValue, showToken } from "../grid.js";
@@ -7,15 +8,17 @@ import { el } from "./element.js";
 
 export class Toolbar {
   constructor(actions) {
-    this.prompt = el("input", { class: "nb-prompt", type: "text", testid: "prompt", spellcheck: "false",
-      "aria-label": "Prompt", placeholder: "Type a prompt and press Enter", id: "nb-prompt-input" });
+    this.prompt = el("textarea", { class: "nb-prompt", testid: "prompt", spellcheck: "false", rows: "1",
+      "aria-label": "Prompt", placeholder: "Type a prompt and press Enter (Shift+Enter: new line)", id: "nb-prompt-input" });
     this.prompt.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         actions.setPrompt(this.prompt.value, { run: true });
       }
     });
+    this.prompt.addEventListener("input", () => this.fitPrompt());
     this.prompt.addEventListener("change", () => actions.setPrompt(this.prompt.value, { run: false }));
+    this.tokenCount = el("span", { class: "nb-token-count", testid: "token-count" });
     this.runAll = el("button", { type: "button", testid: "run-all", text: "Run all" });
     this.runAll.addEventListener("click", () => actions.runAll());
     this.stop = el("button", { type: "button", class: "danger", testid: "interrupt", text: "Stop",
@@ -38,7 +41,7 @@ export class Toolbar {
     this.prediction = el("div", { class: "nb-prediction", testid: "prediction", "aria-live": "polite" });
     this.node = el("div", { class: "nb-toolbar", role: "toolbar", "aria-label": "Notebook" },
       el("div", { class: "nb-toolbar-row" },
-        el("label", { for: "nb-prompt-input", text: "Prompt" }), this.prompt, this.runAll, this.stop),
+        el("label", { for: "nb-prompt-input", text: "Prompt" }), this.prompt, this.tokenCount, this.runAll, this.stop),
       el("div", { class: "nb-toolbar-row" },
         this.prediction, this.runState, el("span", { class: "nb-spacer" }),
         exportPy, exportIpynb, importButton, importInput));
@@ -58,7 +61,24 @@ export class Toolbar {
   showPrompt(text) {
     this.prompt.disabled = text === null;
     this.prompt.title = text === null ? "The prompt cell is not a plain prompt = \"…\" line; edit it below." : "";
-    if (text !== null && document.activeElement !== this.prompt) this.prompt.value = text;
+    if (text !== null && document.activeElement !== this.prompt) {
+      this.prompt.value = text;
+      this.fitPrompt();
+    }
+  }
+
+  /** The box grows with its lines, up to a few (then it scrolls). */
+  fitPrompt() {
+    this.prompt.rows = Math.min(6, Math.max(1, this.prompt.value.split("\n").length));
+  }
+
+  /** How many tokens the prompt became: the length of the token_ids cell's output when it ran. */
+  showTokenCount(cellStates) {
+    const tokenIds = cellStates.find((state) => state.id === "token_ids");
+    const output = tokenIds?.status === "ok" ? tokenIds.output : null; // a Table of one row per token
+    const count = output?.kind === "table" ? output.rows?.length : output?.shape?.[0];
+    if (count === undefined) return;
+    this.tokenCount.textContent = `${count} token${count === 1 ? "" : "s"}`;
   }
 
   showPrediction(prediction) {
