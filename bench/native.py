@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from engine_timing import decode_rate, measure_gpt2cells, median_seconds, timed
-from models import NEW_TOKENS, BenchModel, log
+from models import NEW_TOKENS, BenchModel, load_hf_oracle, log
 
 
-def hugging_face(model: BenchModel, threads: int, repeats: int) -> dict:
+def hugging_face(model: BenchModel, threads: int, repeats: int, dtype: str = "float32") -> dict:
+    """dtype: run on the weights of that zip (float16: every weight rounded to float16, computed in float32)."""
     import torch
-    from transformers import GPT2LMHeadModel
 
     torch.set_num_threads(threads)
-    hf = GPT2LMHeadModel.from_pretrained(model.hf_dir).eval()
+    hf = load_hf_oracle(model, dtype)
     ids = torch.tensor([model.prompt_ids])
     mask = torch.ones_like(ids)
 
@@ -31,7 +31,8 @@ def hugging_face(model: BenchModel, threads: int, repeats: int) -> dict:
 
     forward_s = median_seconds(forward, repeats)
     rate, tokens = decode_rate(generate, max(1, repeats // 2))
-    log(f"HF ({threads} thread{'s' * (threads > 1)}): prompt {forward_s * 1e3:.1f} ms, decode {rate:.1f} tok/s")
+    log(f"HF ({threads} thread{'s' * (threads > 1)}, {dtype} weights): prompt {forward_s * 1e3:.1f} ms, "
+        f"decode {rate:.1f} tok/s")
     return {"threads": threads, "prompt_ms": forward_s * 1e3, "decode_tok_s": rate, "tokens": tokens}
 
 
@@ -76,3 +77,28 @@ def onnxruntime_cpu(model: BenchModel, threads: int, repeats: int) -> dict:
         f"prompt {forward_s * 1e3:.1f} ms, decode {rate:.1f} tok/s")
     return {"threads": threads, "load_s": load_s, "prompt_ms": forward_s * 1e3, "decode_tok_s": rate,
             "tokens": tokens}
+
+
+def float16_accuracy(model: BenchModel, hf_tokens: list[int], hf16_tokens: list[int]) -> dict:
+    """The float16 zip in gpt2cells (CPython) against Hugging Face in float32: on the same rounded weights (the
+    exactness goal, relative to the largest logit) and on the float32 originals (what rounding the weights costs:
+    max |Δlogit| over the prompt's positions, and how many of the 64 greedy tokens agree before the first
+    difference)."""
+    import torch
+
+    import gpt2cells
+
+    ours = gpt2cells.load(model.zip16_path)
+    ids = model.prompt_ids
+    logits = ours.logits(ids).astype(np.float64)  # [n_seq, vocab]
+    tokens = ours.generate(ids, NEW_TOKENS)
+    result = {"tokens": tokens}
+    for dtype, reference_tokens in (("float16", hf16_tokens), ("float32", hf_tokens)):
+        with torch.inference_mode():
+            reference = load_hf_oracle(model, dtype)(torch.tensor([ids])).logits[0].double().numpy()  # [n_seq, vocab]
+        delta = np.abs(logits - reference).max()
+        agree = next((i for i, (a, b) in enumerate(zip(tokens, reference_tokens)) if a != b), len(tokens))
+        result[dtype] = {"max_abs_dlogit": float(delta), "relative": float(delta / np.abs(reference).max()),
+                         "greedy_agree": agree, "tokens_equal": tokens == reference_tokens}
+    log(f"float16 zip vs HF: rounded weights {result['float16']}, float32 originals {result['float32']}")
+    return result

@@ -3,6 +3,8 @@
     python bench/run.py                  GPT-2-small shapes (random weights), everything (~10 min first run)
     python bench/run.py --quick          a tiny model, whole run well under a minute (smoke use, CI)
     python bench/run.py --medium         GPT-2-medium shapes (355M) instead of small
+    python bench/run.py --large          GPT-2-large shapes (774M), float16 and float32: the page only (minutes)
+    python bench/run.py --xl             GPT-2-XL shapes (1.5B), float16: the page only (minutes; ~7 GB RAM)
     python bench/run.py --skip-browser   native figures only
     python bench/run.py --json out.json  also write the table and the raw measurements as JSON
 
@@ -40,16 +42,20 @@ def measure_native(model, repeats):
     import onnx_export
 
     export = attempt(onnx_export.export, model)
-    results = {"onnx": export}
+    results = {"onnx": export, "onnx_q8": export if "na" in export else attempt(onnx_export.quantize_q8, model)}
     for threads in (1, 2):
         results[f"hf_{threads}"] = attempt(native.hugging_face, model, threads, repeats)
         results[f"ort_cpu_{threads}"] = (export if "na" in export
                                          else attempt(native.onnxruntime_cpu, model, threads, repeats))
     results["gpt2cells"] = attempt(native.gpt2cells_cpython, model, repeats)
+    # float16: HF on the rounded weights (the tokens the float16 page must match), and what rounding costs
+    results["hf16_1"] = attempt(native.hugging_face, model, 1, 1, "float16")
+    results["float16"] = attempt(native.float16_accuracy, model, (results["hf_1"] or {}).get("tokens", []),
+                                 (results["hf16_1"] or {}).get("tokens", []))
     return results
 
 
-def measure_browser(model, repeats, hf_tokens):
+def measure_browser(model, repeats, hf_tokens, hf16_tokens):
     from playwright.sync_api import sync_playwright
 
     import browser
@@ -62,29 +68,36 @@ def measure_browser(model, repeats, hf_tokens):
         bench_server, base_url = server.start(model.directory)
         dist_server, site_url = browser.serve_dist()
         page = browser.OurPage(chromium, site_url, model, hf_tokens)
+        # the float16 zip in a second page (its own profile), so both pages' engines take turns in the same rounds
+        page16 = browser.OurPage(chromium, site_url, model, hf16_tokens, zip_path=model.zip16_path)
+        pages = {"page": page, "page16": page16}
         try:
-            results["page"] = page.measure_flows(repeats)
+            for key, our_page in pages.items():
+                results[key] = our_page.measure_flows(repeats)
             # prompt and decode: ours and onnxruntime-web in turns, in the same minutes
             peers = browser.open_onnxruntime_web(chromium, base_url, model)
             runners = {name: peer for name, peer in peers.items() if isinstance(peer, browser.OnnxruntimeWeb)}
-            if page.model_ready:
-                runners = {"ours": page, **runners}
+            ours = {("ours" if key == "page" else "ours_f16"): p for key, p in pages.items() if p.model_ready}
+            runners = {**ours, **runners}
             rounds = attempt(browser.interleave, runners, max(2, repeats // 2 + 1), repeats) if runners else {}
             for name, peer in peers.items():
                 results[name] = peer if isinstance(peer, dict) else {**peer.info, **rounds.get(name, rounds)}
                 if not isinstance(peer, dict):
                     peer.close()
-            if page.model_ready:
-                results["page"]["engine"] = {**rounds.get("ours", rounds), "wasm_memory_bytes": page.wasm_memory()}
-                # after the rounds, like the engine: right after a reload the first generations run ~15 % slower
-                # while V8 is still optimizing Pyodide's interpreter (docs/benchmark.md)
-                page.phase("decode_ui", page.decode_ui)
-                page.phase("profile", page.profile)
-            else:
-                results["page"]["engine"] = {"na": "the page has no model loaded"}
-                results["page"].setdefault("decode_ui", {"na": "the page has no model loaded"})
+            for (key, our_page), name in zip(pages.items(), ("ours", "ours_f16")):
+                if our_page.model_ready:
+                    results[key]["engine"] = {**rounds.get(name, rounds), "wasm_memory_bytes": our_page.wasm_memory()}
+                    # after the rounds, like the engine: right after a reload the first generations run ~15 %
+                    # slower while V8 is still optimizing Pyodide's interpreter (docs/benchmark.md)
+                    our_page.phase("decode_ui", our_page.decode_ui)
+                    if key == "page":
+                        our_page.phase("profile", our_page.profile)
+                else:
+                    results[key]["engine"] = {"na": "the page has no model loaded"}
+                    results[key].setdefault("decode_ui", {"na": "the page has no model loaded"})
         finally:
-            page.close()
+            for our_page in pages.values():
+                our_page.close()
             dist_server.shutdown()
         if "na" in results["page"]["engine"]:
             results["bench_worker"] = attempt(browser.engine_in_bench_worker, chromium, base_url, model, repeats)
@@ -196,9 +209,12 @@ def build_rows(native, web):
             note=(f"weights {weight_bytes / 2**20:.0f} MiB, peak {max(memories) / 2**20:.0f} MiB; "
                   "onnxruntime-web: its wasm memory ÷ the .onnx size" if memories and weight_bytes else ""))
 
-    def yes_no(result):
-        match = tokens_match(result, hf_tokens)
+    def yes_no(result, reference=hf_tokens):
+        match = tokens_match(result, reference)
         return "n/a" if match is None else ("yes" if match else "NO")
+
+    if web:
+        float16_rows(row, web, native, yes_no)
 
     row("greedy tokens equal Hugging Face's", "", (f"engine {yes_no(engine)}, page UI {yes_no(page.get('decode_ui'))}"
                                                    if web else "not run"),
@@ -206,6 +222,111 @@ def build_rows(native, web):
         {"hf": "reference", "gpt2cells": yes_no(native.get("gpt2cells")), "ort_cpu": yes_no(native.get("ort_cpu_1"))},
         compare=False)
     return rows
+
+
+def float16_rows(row, web, native, yes_no):
+    """The float16 zip in the page beside onnxruntime-web 1 thread in float32 and in int8 (q8), same rounds."""
+    page = web.get("page16") or {}
+    engine = page.get("engine")
+    fp32, q8 = web.get("ort_web_1"), web.get("ort_web_1_q8")
+    row("float16: import zip → stored", "s", value(page.get("import"), "stored_s"), compare=False,
+        note=f"{page['weight_bytes'] / 2**20:.0f} MiB of weights" if page.get("weight_bytes") else "")
+    row("float16: reload → model ready", "s", value(page.get("reload"), "s"), compare=False)
+    row(f"float16: {PROMPT_TOKENS}-token prompt, 1 thread (vs onnxruntime-web fp32)", "ms", value(engine, "prompt_ms"),
+        value(fp32, "prompt_ms"), compare=True, goal="info",
+        note=f"onnxruntime-web int8 {fmt(value(q8, 'prompt_ms'))} ms")
+    row(f"float16: decode {NEW_TOKENS} tokens, 1 thread (vs onnxruntime-web fp32)", "tok/s",
+        value(engine, "decode_tok_s"), value(fp32, "decode_tok_s"), goal="≥ 1.6× onnxruntime-web fp32",
+        check=lambda v, r: r >= 1.6)
+    row(f"float16: decode {NEW_TOKENS} tokens, 1 thread (vs onnxruntime-web int8, q8)", "tok/s",
+        value(engine, "decode_tok_s"), value(q8, "decode_tok_s"), goal="≥ 1.0× onnxruntime-web int8",
+        check=lambda v, r: r >= 1.0)
+    ui = page.get("decode_ui")
+    row(f"float16: decode {NEW_TOKENS} tokens via the page's Generate (vs onnxruntime-web fp32)", "tok/s",
+        value(ui, "decode_tok_s"), value(fp32, "decode_tok_s"), goal="info")
+    memories = [m for m in (value(page.get(k), "wasm_memory_bytes") for k in ("import", "reload", "engine")) if number(m)]
+    q8_peak = (value(q8, "wasm_memory_bytes") / q8["model_bytes"] if q8 and "na" not in q8 and q8.get("model_bytes")
+               else value(q8, "wasm_memory_bytes"))
+    row("float16: peak wasm memory / weight bytes (int8: / its .onnx)", "×",
+        max(memories) / page["weight_bytes"] if memories and page.get("weight_bytes") else "n/a (not measured)",
+        q8_peak, goal="≤ 1.5×", check=lambda v, r: v <= 1.5, compare=False,
+        note=f"peak {max(memories) / 2**20:.0f} MiB" if memories else "")
+    hf16 = (native.get("hf16_1") or {}).get("tokens")
+    accuracy = native.get("float16") or {}
+    note = ""
+    if "float32" in accuracy:
+        f32, f16 = accuracy["float32"], accuracy["float16"]
+        note = (f"gpt2cells float16 zip vs HF on the rounded weights: relative {f16['relative']:.1e}; vs the float32 "
+                f"originals: max |Δlogit| {f32['max_abs_dlogit']:.2e}, greedy agree {f32['greedy_agree']}/{NEW_TOKENS}")
+    row("float16: greedy tokens equal HF's on the same rounded weights", "",
+        f"engine {yes_no(engine, hf16)}, page UI {yes_no(page.get('decode_ui'), hf16)}",
+        f"int8 vs HF float32: {yes_no(q8)}", compare=False, note=note)
+
+
+def big_rows(results, dtypes):
+    """--large / --xl: per dtype, the page's import, reload, prompt, decode and peak memory."""
+    rows = []
+    for dtype in dtypes:
+        page = results.get(dtype) or {}
+        engine = page.get("engine")
+        weight_bytes = page.get("weight_bytes")
+        memories = [m for m in (value(page.get(k), "wasm_memory_bytes") for k in ("import", "reload", "engine"))
+                    if number(m)]
+        hf = results.get(f"hf_{dtype}") or {}
+        tokens = value(engine, "tokens")
+        figures = [
+            ("import zip → stored in IndexedDB", "s", value(page.get("import"), "stored_s"), ""),
+            ("import → ready in Python", "s", value(page.get("import"), "s"), ""),
+            ("reload → model ready", "s", value(page.get("reload"), "s"), ""),
+            (f"{PROMPT_TOKENS}-token prompt", "ms", value(engine, "prompt_ms"), f"HF 2 threads {fmt(value(hf, 'prompt_ms'))} ms"),
+            (f"decode {NEW_TOKENS} greedy tokens", "tok/s", value(engine, "decode_tok_s"),
+             f"HF 2 threads {fmt(value(hf, 'decode_tok_s'))} tok/s"),
+            ("peak wasm memory / weight bytes", "×", max(memories) / weight_bytes if memories and weight_bytes
+             else "n/a (not measured)",
+             f"weights {weight_bytes / 2**20:.0f} MiB, peak {max(memories) / 2**20:.0f} MiB" if memories else ""),
+            ("greedy tokens equal HF's (same weights, float32)", "",
+             ("yes" if tokens == hf.get("tokens") else "NO") if isinstance(tokens, list) and hf.get("tokens")
+             else "n/a", ""),
+        ]
+        for figure, unit, ours, note in figures:
+            rows.append({"figure": f"{dtype}: {figure}", "unit": unit, "ours": ours, "onnxruntime_web": None,
+                         "native": None, "ratio": None, "goal": None, "pass": None, "note": note})
+    return rows
+
+
+def measure_big(model, dtypes, repeats):
+    """The page alone (onnxruntime-web cannot hold these models in float32), one page per dtype, one after
+    another so only one big model is in memory; Hugging Face's greedy tokens on the same weights first."""
+    from playwright.sync_api import sync_playwright
+
+    import browser
+    import native
+
+    results = {}
+    for dtype in dtypes:
+        results[f"hf_{dtype}"] = attempt(native.hugging_face, model, 2, 1, dtype)
+    with sync_playwright() as playwright:
+        chromium = browser.launch(playwright)
+        results["chromium"] = chromium.version
+        dist_server, site_url = browser.serve_dist()
+        try:
+            for dtype in dtypes:
+                page = browser.OurPage(chromium, site_url, model, (results[f"hf_{dtype}"] or {}).get("tokens", []),
+                                       zip_path=model.zip_for(dtype))
+                try:
+                    page.phase("cold_start", page.cold_start)
+                    if "na" not in page.phase("import", page.import_zip):
+                        page.phase("reload", page.reload_to_ready)
+                    if page.model_ready:
+                        rounds = attempt(browser.interleave, {"ours": page}, 2, max(1, repeats // 2))
+                        page.result["engine"] = {**rounds.get("ours", rounds), "wasm_memory_bytes": page.wasm_memory()}
+                finally:
+                    page.close()
+                results[dtype] = page.result
+        finally:
+            dist_server.shutdown()
+            chromium.close()
+    return results
 
 
 def fmt(x):
@@ -268,20 +389,27 @@ def main(argv=None):
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny model, < 1 minute (smoke use)")
     size.add_argument("--medium", action="store_true", help="GPT-2-medium shapes (355M) instead of small")
+    size.add_argument("--large", action="store_true",
+                      help="GPT-2-large shapes (774M), float16 and float32 zips: the page's import, reload, prompt, "
+                           "decode, peak memory (minutes)")
+    size.add_argument("--xl", action="store_true", help="GPT-2-XL shapes (1.5B), float16 zip, as --large")
     parser.add_argument("--skip-browser", action="store_true", help="native figures only (no Chromium)")
     parser.add_argument("--json", type=Path, help="write the table and raw measurements as JSON here")
     parser.add_argument("--repeats", type=int, help="timed runs per figure (default 3 quick, 5 otherwise)")
     args = parser.parse_args(argv)
 
-    shape = "quick" if args.quick else "medium" if args.medium else "small"
+    shape = "quick" if args.quick else "medium" if args.medium else "large" if args.large else "xl" if args.xl else "small"
     repeats = args.repeats or (3 if args.quick else 5)
     started = time.monotonic()
+    if shape in ("large", "xl"):
+        return run_big(shape, repeats, args.json, started)
     model = models.prepare(shape)
     log(f"model: {shape} ({model.shape.n_layer} layers, n_embd {model.shape.n_embd}, vocab {model.vocab_size}), "
         f"prompt {model.prompt_text!r} = {model.prompt_ids}")
     native = measure_native(model, repeats)
     hf_tokens = (native.get("hf_1") or {}).get("tokens") or []
-    web = None if args.skip_browser else measure_browser(model, repeats, hf_tokens)
+    hf16_tokens = (native.get("hf16_1") or {}).get("tokens") or []
+    web = None if args.skip_browser else measure_browser(model, repeats, hf_tokens, hf16_tokens)
     rows = build_rows(native, web)
 
     meta = {"shape": shape, "n_layer": model.shape.n_layer, "n_embd": model.shape.n_embd,
@@ -304,6 +432,24 @@ def main(argv=None):
         args.json.write_text(json.dumps({"meta": meta, "rows": rows, "raw": {"native": native, "browser": web}},
                                         indent=1, default=str))
         log(f"wrote {args.json}")
+    return 0
+
+
+def run_big(shape, repeats, json_path, started):
+    dtypes = ("float16", "float32") if shape == "large" else ("float16",)
+    model = models.prepare(shape, dtypes=dtypes)
+    log(f"model: {shape} ({model.shape.n_layer} layers, n_embd {model.shape.n_embd}), dtypes {dtypes}")
+    results = measure_big(model, dtypes, repeats)
+    rows = big_rows(results, dtypes)
+    meta = {"shape": shape, "n_layer": model.shape.n_layer, "n_embd": model.shape.n_embd, "dtypes": dtypes,
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
+            "chromium": results.get("chromium"), "seconds": round(time.monotonic() - started, 1)}
+    print(f"\nGPT-2 Cells benchmark — {shape} shapes ({model.shape.n_layer} layers × {model.shape.n_embd}), "
+          f"{', '.join(dtypes)}; {meta['machine']}; Chromium {meta['chromium'] or '—'}; {meta['seconds']} s\n")
+    print(format_table(rows))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"meta": meta, "rows": rows, "raw": results}, indent=1, default=str))
     return 0
 
 
