@@ -31,10 +31,15 @@ def embed(wte, ids):
     return wte[ids].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
 
 
+def check_context(n_tokens, n_ctx):
+    # more tokens than position embeddings: stop, rather than let a slice of wpe come back short and the steps
+    # after it compute on a cut prompt
+    if n_tokens > n_ctx:
+        raise PromptTooLongError(f"{n_tokens} tokens; this model reads at most {n_ctx}")
+
+
 def pos_embed(wpe, start, n_seq):
-    # a slice past wpe's end would come back short, and the cells after it would compute on a cut prompt
-    if start + n_seq > len(wpe):
-        raise PromptTooLongError(f"{start + n_seq} positions; this model reads at most n_ctx = {len(wpe)}")
+    check_context(start + n_seq, len(wpe))
     return wpe[start:start + n_seq].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
 
 

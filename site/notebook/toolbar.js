@@ -75,6 +75,13 @@ export class Toolbar {
   /** How many tokens the prompt became: the length of the token_ids cell's output when it ran. */
   showTokenCount(cellStates) {
     const tokenIds = cellStates.find((state) => state.id === "token_ids");
+    // longer than the context window: the cell's own message, "N tokens; this model reads at most n_ctx"
+    const tooLong = tokenIds?.status === "failed" && tokenIds.error?.type === "PromptTooLongError";
+    this.tokenCount.classList.toggle("too-long", tooLong);
+    if (tooLong) {
+      this.tokenCount.textContent = tokenIds.error.traceback.split("\n").pop().replace(/^[\w.]*PromptTooLongError: /, "");
+      return;
+    }
     const output = tokenIds?.status === "ok" ? tokenIds.output : null; // a Table of one row per token
     const count = output?.kind === "table" ? output.rows?.length : output?.shape?.[0];
     if (count === undefined) return;

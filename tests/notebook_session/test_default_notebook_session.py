@@ -342,3 +342,47 @@ def test_random_edits_and_reruns_equal_a_fresh_top_to_bottom_run(model, seed):
         for name in ("logits", "probs", "x_final"):
             assert np.array_equal(session.final_namespace()[name], fresh.final_namespace()[name]), (cell_id, name)
         assert [s["status"] for s in session.states()] == ["ok"] * len(session.cells)
+
+
+def test_a_block_cell_keeps_its_last_layer_and_computes_a_shown_layer_again(model):
+    """Every layer's [n_head × T × T] arrays would not fit at 1024 tokens: only the last layer's values stay;
+    another layer is computed again, with the code that ran, when the page asks for it."""
+    session = ran_session(model)
+    trace = model.run(model.encode(prompt_of(session)))
+    last = model.config.n_layer - 1
+    for cell_id in ("scores", "softmax", "gelu"):
+        values = session.cells[cell_id].values
+        assert len(values) == model.config.n_layer and values[-1] is not None and values[:-1] == [None] * last
+    # an edit saved but not run yet: the grid still shows what ran (GELU), not the edited code (ReLU)
+    session.run("cell", "final_ln", {"gelu": RELU})
+    assert session.cells["gelu"].status == "ok"
+    runs = {cell_id: cell.runs for cell_id, cell in session.cells.items()}
+    for layer in (0, 1, 0, last):
+        assert np.array_equal(shown(session, "gelu", layer), trace[f"blocks.{layer}.mlp.post"])
+        assert np.array_equal(shown(session, "softmax", layer, head=1), trace[f"blocks.{layer}.attn.pattern"][1])
+    assert {cell_id: cell.runs for cell_id, cell in session.cells.items()} == runs  # computing again is no run
+
+
+def test_a_prompt_longer_than_the_context_stops_at_the_token_ids(model):
+    n_ctx = model.config.n_ctx
+    prompt = "the quick fox " * n_ctx
+    n_tokens = len(model.encode(prompt))
+    session = Notebook(model, {"prompt": f"prompt = {prompt!r}"})
+    session.run("all")
+    error = session.cells["token_ids"].run.error
+    assert error["type"] == "PromptTooLongError"
+    assert error["traceback"].endswith(f"{n_tokens} tokens; this model reads at most {n_ctx}")
+    after = [spec.id for spec in session.specs][[spec.id for spec in session.specs].index("token_ids") + 1:]
+    assert all(session.cells[cell_id].runs == 0 for cell_id in after if cell_id != "generation")
+    assert session.prediction() is None
+
+
+def test_a_saved_token_ids_cell_without_the_check_still_computes_nothing_on_a_cut_prompt(model):
+    prompt = "the quick fox " * model.config.n_ctx
+    old_token_ids = "ids = tokenizer.encode(prompt)\ntokens = [tokenizer.decode([i]) for i in ids]\nT = len(ids)"
+    session = Notebook(model, {"prompt": f"prompt = {prompt!r}", "token_ids": old_token_ids})
+    session.run("all")
+    error = session.cells["position_embeddings"].run.error
+    assert error["type"] == "PromptTooLongError"
+    assert error["traceback"].endswith(f"{len(model.encode(prompt))} tokens; this model reads at most {model.config.n_ctx}")
+    assert session.cells["embedding_sum"].runs == 0 and session.cells["logits"].runs == 0

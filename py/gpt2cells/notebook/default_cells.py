@@ -121,9 +121,12 @@ TOKEN_IDS = CellSpec(
     "token_ids", "Token ids",
     "The prompt as the model sees it: one id per token. Every table below has one row per token.",
     '''\
+from gpt2cells.steps import check_context
+
 ids = tokenizer.encode(prompt)                       # [T]
 tokens = [tokenizer.decode([i]) for i in ids]        # the row labels of the tables below
 T = len(ids)
+check_context(T, config.n_ctx)                       # more tokens than the model reads: stop here, not on a cut prompt
 Table([[i] for i in ids], row_labels=tokens, col_labels=["id"])
 ''')
 
