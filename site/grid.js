@@ -94,7 +94,7 @@ export class Grid {
     this.viewport.append(this.head, this.body);
     this.status = el("div", "grid-selection");
     this.status.dataset.testid = "cell-selection";
-    this.root.append(this.viewport, this.status);
+    this.root.append(this.viewport, this.goToBox(), this.status);
     host.append(this.root);
 
     this.rendered = new Map(); // "r,c" -> cell element
@@ -147,6 +147,30 @@ export class Grid {
     this.render();
     if (this.selected) this.select(this.selected.row, this.selected.col, false);
     else this.status.textContent = "Click a value to see its row, column and exact value.";
+  }
+
+  /** "Go to" a row and column (e.g. "1000, 50256" or "1000" or ", 50256"): a [1024 × 50257] table is too
+   * big to scroll to a far value by hand. */
+  goToBox() {
+    const input = el("input", "grid-goto-input");
+    Object.assign(input, { type: "text", placeholder: "row, col", size: 11 });
+    input.setAttribute("aria-label", "Go to row, column");
+    input.dataset.testid = "grid-goto";
+    const form = el("form", "grid-goto");
+    form.append(el("span", "", "go to "), input);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const [rowText = "", colText = ""] = input.value.split(",");
+      const pick = (text, current, count) => {
+        const n = Number.parseInt(text.trim(), 10);
+        return Number.isFinite(n) ? Math.max(0, Math.min(count - 1, n)) : current;
+      };
+      const row = pick(rowText, this.selected?.row ?? 0, this.rows);
+      const col = pick(colText, this.selected?.col ?? 0, this.cols);
+      this.scrollTo(row, col);
+      this.select(row, col);
+    });
+    return form;
   }
 
   labelWidth() {
