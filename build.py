@@ -412,16 +412,15 @@ def write_weights_format(target):
 
 def write_service_worker(out_dir):
     """Stamp dist/sw.js with this build's id (a digest of every other file in dist/) and the files it keeps
-    for offline use: all but the built-in models, which it keeps once the page has fetched one. Any change to
-    dist/ is a new sw.js, which is how a visitor's browser learns of a new deploy. Returns the build id."""
+    for offline use (all but source maps). Any change to dist/ is a new sw.js, which is how a visitor's browser
+    learns of a new deploy. Returns the build id."""
     out_dir = Path(out_dir)
     files = sorted(path for path in out_dir.rglob("*") if path.is_file() and path.name != "sw.js")
     digest = hashlib.sha256()
     for path in files:
         digest.update(f"{path.relative_to(out_dir).as_posix()}\0{sha256_of(path)}\n".encode())
     build_id = digest.hexdigest()[:16]
-    precache = [path.relative_to(out_dir).as_posix() for path in files
-                if path.relative_to(out_dir).parts[0] != "models" and path.suffix != ".map"]
+    precache = [path.relative_to(out_dir).as_posix() for path in files if path.suffix != ".map"]
     template = (ROOT / "site" / "sw.js").read_text()
     stamped = template.replace('const BUILD_ID = "dev";', f"const BUILD_ID = {json.dumps(build_id)};")
     stamped = stamped.replace("const PRECACHE = [];", f"const PRECACHE = {json.dumps(precache, indent=1)};")

@@ -46,7 +46,7 @@ async function respond(request) {
   const cached = await cache.match(key);
   if (cached) return cached;
   const response = await fetch(request);
-  // a file this build did not precache (a built-in model) is kept once it has been fetched whole
+  // a file this build did not precache (a source map) is kept once it has been fetched whole
   if (response.ok && response.status === 200 && response.type === "basic") await cache.put(key, response.clone());
   return response;
 }
