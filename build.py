@@ -437,7 +437,7 @@ def check_content_security_policy(index_html):
     match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)"', text)
     if not match or "default-src 'self'" not in match.group(1) or "'unsafe-eval'" in match.group(1):
         raise BuildError(f"{index_html}: the Content-Security-Policy meta tag is missing or allows eval; "
-                         "see docs/architecture.md")
+                         "see docs/page.md")
 
 
 def build(out_dir=None, cache_dir=None):
