@@ -131,6 +131,16 @@ def logit_attribution(model, ids, token=None, other=None, position=-1):
     }
 
 
+def to_single_token(model, text):
+    """The id of a text that is exactly one token (TransformerLens's to_single_token): " Paris" in GPT-2."""
+    ids = model.encode(text)
+    if len(ids) != 1:
+        pieces = [model.decode([i]) for i in ids]
+        raise PromptError(f"{text!r} is {len(ids)} tokens in this model's vocabulary {pieces}, not one: "
+                          "pick a word that is a single token (GPT-2's words usually start with a space)")
+    return int(ids[0])
+
+
 def check_token(model, token, what):
     if not isinstance(token, (int, np.integer)) or isinstance(token, bool) or not 0 <= token < model.config.vocab_size:
         raise PromptError(f"{what} must be a token id in [0, {model.config.vocab_size}), got {token!r}")
@@ -220,9 +230,12 @@ def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_curren
                      for layer in patterns])  # [n_layer, n_head]
 
 
-def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, error_measure="mul"):
-    """Previous-token, duplicate-token and induction scores of every head: head name → [n_layer, n_head]."""
-    patterns = attention_patterns(model, ids)  # [n_layer, n_head, n_seq, n_seq] (one forward pass for all three)
+def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, error_measure="mul", patterns=None):
+    """Previous-token, duplicate-token and induction scores of every head: head name → [n_layer, n_head].
+
+    patterns: the prompt's attention_patterns if already computed (else one forward pass serves all three).
+    """
+    patterns = attention_patterns(model, ids) if patterns is None else patterns  # [n_layer, n_head, n_seq, n_seq]
     return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure, patterns)
             for name in HEAD_NAMES}
 
@@ -278,19 +291,26 @@ def resid_pre_patched(model, clean, corrupt, layer, positions):
     return run_from_layer(model, x, layer, cache_of_prefix(model, corrupt, layer, start))
 
 
-def heads_patched(model, clean, corrupt, layer, heads):
-    """ln_f of the last position [n_embd] in the corrupted run with the clean z of block `layer`'s `heads` (all positions)."""
+def heads_patched(model, clean, corrupt, layer, heads, positions=None):
+    """ln_f of the last position [n_embd] in the corrupted run with the clean z of block `layer`'s `heads` at
+    `positions` (default all; as for resid_pre, the positions before the first one come from the corrupted run's
+    KV cache and are not computed again)."""
     heads = sorted(set(heads))
+    n_seq = corrupt[resid_pre(layer)].shape[0]
+    positions = sorted(set(range(n_seq) if positions is None else positions))
+    start = positions[0] if positions else 0
+    rows = np.array(positions, dtype=int) - start  # the patched rows of the positions computed again
     z_name = f"blocks.{layer}.attn.z"
 
     def swap_z(name, value):
         if name != z_name:
             return value
-        value = value.copy()  # [n_head, n_seq, d_head]
-        value[heads] = clean[z_name][heads]
+        value = value.copy()  # [n_head, n_seq − start, d_head]
+        value[np.ix_(heads, rows)] = clean[z_name][np.ix_(heads, positions)]
         return value
 
-    return run_from_layer(model, corrupt[resid_pre(layer)], layer, record=swap_z)
+    return run_from_layer(model, corrupt[resid_pre(layer)][start:], layer, cache_of_prefix(model, corrupt, layer, start),
+                          record=swap_z)
 
 
 def patched_resid_pre_logits(model, clean_ids, corrupt_ids, layer, positions=None):
@@ -316,6 +336,15 @@ def check_index(index, size, what):
     return int(index)
 
 
+def answer_and_wrong(clean_logits, corrupt_logits):
+    """Default tokens for the logit difference, from the two runs' last logits [n_vocab]: the clean run's
+    prediction, and the corrupted run's (its runner-up when both runs predict the same token, so that the
+    difference can tell the runs apart)."""
+    answer = int(np.argmax(clean_logits))
+    ranked = np.argsort(-corrupt_logits, kind="stable")  # [n_vocab]
+    return answer, int(ranked[1] if ranked[0] == answer else ranked[0])
+
+
 def baseline_diffs(clean, corrupt, answer, wrong):
     """logit(answer) − logit(wrong) at the last position of the clean and of the corrupted run."""
     clean_diff = clean["logits"][-1, answer] - clean["logits"][-1, wrong]
@@ -336,31 +365,40 @@ def recovered(patched_finals, wte, answer, wrong, diffs):
     return (patched_diff - corrupt_diff) / (clean_diff - corrupt_diff)  # [...]
 
 
-def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong):
-    """What patching the clean resid_pre of one block at one position recovers: [n_layer, n_seq].
+def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions=None):
+    """What patching the clean resid_pre of one block at one position recovers: [n_layer, n_positions].
 
-    Costs n_layer × n_seq patched runs; the run for (layer, position) computes blocks layer… for positions
-    position… only: the arithmetic of (n_layer + 1)(n_seq + 1)/4 forward passes (docs/analysis.md).
+    positions: which columns to compute (default every position: [n_layer, n_seq]). Costs n_layer × n_positions
+    patched runs; the run for (layer, position) computes blocks layer… for positions position… only: for every
+    position the arithmetic of (n_layer + 1)(n_seq + 1)/4 forward passes (docs/analysis.md).
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
-    n_layer, n_seq = model.config.n_layer, len(clean_ids)
-    patched = np.stack([[resid_pre_patched(model, clean, corrupt, layer, [position]) for position in range(n_seq)]
-                        for layer in range(n_layer)])  # [n_layer, n_seq, n_embd]
-    return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_seq]
+    positions = check_positions(positions, len(clean_ids))
+    patched = np.stack([[resid_pre_patched(model, clean, corrupt, layer, [position]) for position in positions]
+                        for layer in range(model.config.n_layer)])  # [n_layer, n_positions, n_embd]
+    return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_positions]
 
 
-def patch_head(model, clean_ids, corrupt_ids, answer, wrong):
-    """What patching one head's clean z (all positions) recovers: [n_layer, n_head].
+def check_positions(positions, n_seq):
+    return list(range(n_seq)) if positions is None else [check_index(t, n_seq, "position") for t in positions]
 
-    Costs n_layer × n_head patched runs of blocks layer…: n_head (n_layer + 1)/2 forward passes.
+
+def patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions=None):
+    """What patching one head's clean z recovers: [n_layer, n_head].
+
+    positions: where the z is swapped in (default every position, TransformerLens's
+    get_act_patch_attn_head_out_all_pos). Costs n_layer × n_head patched runs of blocks layer…: with every
+    position n_head (n_layer + 1)/2 forward passes; from position p on only the rows p… are computed, so
+    positions=[n_seq − 1] (the last token, where the answer is read) costs as many one-token steps.
     """
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
+    positions = check_positions(positions, len(clean_ids))
     n_layer, n_head = model.config.n_layer, model.config.n_head
-    patched = np.stack([[heads_patched(model, clean, corrupt, layer, [head]) for head in range(n_head)]
+    patched = np.stack([[heads_patched(model, clean, corrupt, layer, [head], positions) for head in range(n_head)]
                         for layer in range(n_layer)])  # [n_layer, n_head, n_embd]
     return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_head]
 

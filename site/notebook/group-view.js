@@ -1,5 +1,5 @@
 // The box around a group of cells (the transformer block): its title, doc, and the layer / head choosers
-// that set the page's ViewSelection.
+// that set the page's ViewSelection; and the heading of a part of the notebook (Analysis).
 
 import { el } from "./element.js";
 
@@ -31,4 +31,10 @@ export function groupBox(group, model, selection) {
   box.dataset.group = group.id;
   selection.addEventListener("change", follow);
   return box;
+}
+
+/** part: {id, title, doc}: a heading above the part's first cell. */
+export function partHeading(part) {
+  return el("div", { class: "nb-part", testid: `part-${part.id}`, role: "heading", "aria-level": "2" },
+    el("h2", { text: part.title }), el("p", { class: "nb-group-doc", text: part.doc }));
 }

@@ -15,7 +15,7 @@
 import { CellView } from "./cell-view.js";
 import { el, formatDuration } from "./element.js";
 import { GenerationPanel } from "./generation-panel.js";
-import { groupBox } from "./group-view.js";
+import { groupBox, partHeading } from "./group-view.js";
 import { exportNotebook, importNotebook } from "./notebook-files.js";
 import { OutputView } from "./output-view.js";
 import { promptFromSource, withPrompt } from "./prompt-source.js";
@@ -37,6 +37,8 @@ export class Notebook extends EventTarget {
     this.selection.addEventListener("change", () => {
       for (const view of this.cells.values()) this.outputs.refreshSelection(view);
     });
+    // a head clicked in an analysis cell: show its pattern (the block's softmax cell now shows that layer and head)
+    this.selection.addEventListener("reveal", () => this.cells.get("softmax")?.node.scrollIntoView({ block: "start" }));
     this.outputs = new OutputView(py, this.selection);
     this.toolbar = null;
     this.generation = null;
@@ -169,6 +171,8 @@ export class Notebook extends EventTarget {
       const view = new CellView(state, index + 1, this.outputs, actions);
       this.cells.set(state.id, view);
       if (state.id === "generation") view.addControls(this.generationPanel().node);
+      const part = opened.parts?.find((p) => p.first === state.id);
+      if (part) this.root.append(partHeading(part));
       if (!state.group) {
         group = null;
         this.root.append(view.node);

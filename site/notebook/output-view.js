@@ -1,5 +1,6 @@
 // A cell's output as Python describes it (the kernel's one output schema): array (a scrollable Grid whose
-// cells are fetched from Python as they scroll into view), table, text, tabs of outputs, per-layer outputs.
+// cells are fetched from Python as they scroll into view), table, text, tabs of outputs, per-layer outputs,
+// and the analysis cells' heatmaps and head patterns (analysis-views.js).
 //
 //   const outputs = new OutputView(py, selection);
 //   outputs.render(view);         // view: a CellView; its state.output, stdout, error
@@ -7,6 +8,7 @@
 
 import { Grid, showToken } from "../grid.js";
 import { renderTable } from "../table.js";
+import { renderHeadPatterns, renderHeatmap } from "./analysis-views.js";
 import { el } from "./element.js";
 
 function floatsFrom(bytes) {
@@ -67,6 +69,9 @@ export class OutputView {
       case "tabs": return this.renderTabs(view, output, path);
       case "text": return el("pre", { class: "nb-value", testid: "value", text: output.text });
       case "layers": return this.renderLayers(view, output, path);
+      case "heatmap": return renderHeatmap(output, this.selection);
+      case "head_patterns": return renderHeadPatterns(output, this.selection, async (rows, cols) =>
+        floatsFrom(await this.py.notebook.outputSlice(view.id, path, 0, 0, 0, rows, 0, cols)));
       default: return el("span");
     }
   }

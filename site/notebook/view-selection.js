@@ -1,6 +1,7 @@
 // Which layer and attention head the notebook's per-layer outputs show; one choice for the whole page.
 //
 //   selection.addEventListener("change", () => ...);   selection.select(layer, head);
+//   selection.addEventListener("reveal", () => ...);   selection.reveal(layer, head);  // select, and show it
 
 export class ViewSelection extends EventTarget {
   constructor() {
@@ -19,5 +20,11 @@ export class ViewSelection extends EventTarget {
     this.layer = layer;
     this.head = head;
     this.dispatchEvent(new Event("change"));
+  }
+
+  /** Select a head and ask the notebook to bring the attention cells into view (a click in the analysis cells). */
+  reveal(layer, head) {
+    this.select(layer, head);
+    this.dispatchEvent(new Event("reveal"));
   }
 }

@@ -7,11 +7,13 @@
     session        Session: units, namespace snapshots, what a run touches, stale marks
     outputs        the one output schema the page renders, and the arrays behind its grids
     table          Table, the labelled table a cell can return
+    figures        Heatmap and HeadPatterns, the analysis cells' pictures
     generation     streaming Generate, token by token
     files          .py and .ipynb notebook files
     notebook       Notebook: one notebook open for one model, tying the above together for the page
 """
+from .figures import HeadPatterns, Heatmap
 from .table import Table
 from .notebook import Notebook
 
-__all__ = ["Notebook", "Table"]
+__all__ = ["HeadPatterns", "Heatmap", "Notebook", "Table"]

@@ -321,6 +321,201 @@ cache_table(KVCache(config, 1))  # empty until Generate runs; then the cache aft
 ''')
 
 
+# ---- the Analysis part: TransformerLens's first exercises (gpt2cells.analysis, docs/analysis.md) -----------
+# These cells run the engine's own forward pass (Model.run) on the loaded model, not the cells above: an edit
+# up there does not change them. Each runs in about as long as a few forward passes of the prompt; the patching
+# cells patch only a few positions by default, and say what the full sweep costs.
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    id: str
+    title: str
+    doc: str
+    first: str  # the id of the part's first cell: the page puts the part's heading above it
+
+
+ANALYSIS_PART = PartSpec(
+    id="analysis",
+    title="Analysis: look inside",
+    doc="Logit lens, direct logit attribution, an overview of every attention head, activation patching and "
+        "steering, as in TransformerLens. These cells call gpt2cells.analysis on the loaded model (its own "
+        "forward pass: edits in the cells above do not change them).",
+    first="logit_lens",
+)
+PARTS = (ANALYSIS_PART,)
+
+LOGIT_LENS = CellSpec(
+    "logit_lens", "Logit lens",
+    "The residual stream entering every block, and the last one, read as if it were the last: through ln_f and "
+    "the unembedding. Where does the prediction appear?",
+    '''\
+from gpt2cells.analysis import logit_lens
+from gpt2cells.notebook import Heatmap
+
+lens = logit_lens(model, ids)  # top_ids, top_probs, final_probs: [n_layer + 1, T]
+top_tokens = [[tokenizer.decode([i]) for i in row] for row in lens["top_ids"]]
+{"top token": Heatmap(lens["top_probs"], lens["labels"], tokens, text=top_tokens, lo=0, hi=1,
+                      title="each stream's most likely next token, coloured by its probability"),
+ "final prediction": Heatmap(lens["final_probs"], lens["labels"], tokens, lo=0, hi=1,
+                             title="each stream's probability of the model's own prediction")}
+''')
+
+LOGIT_ATTRIBUTION = CellSpec(
+    "logit_attribution", "Direct logit attribution",
+    "The final logit split into what each head, MLP and embedding wrote into the residual stream, with the "
+    "final layer norm's scale frozen. Type two tokens to explain a logit difference. Click a head to show it.",
+    '''\
+from gpt2cells.analysis import logit_attribution, to_single_token
+from gpt2cells.notebook import Heatmap
+
+answer, wrong = None, None  # e.g. " dog", " cat" (one token each): logit(answer) − logit(wrong); None: the prediction
+token = None if answer is None else to_single_token(model, answer)
+other = None if wrong is None else to_single_token(model, wrong)
+parts = logit_attribution(model, ids, token, other)  # heads [n_layer, n_head]; attn_bias, mlp [n_layer]
+total = (parts["embed"] + parts["pos_embed"] + parts["heads"].sum() + parts["attn_bias"].sum()
+         + parts["mlp"].sum() + parts["ln_final_bias"])
+print(f"embed {parts['embed']:.4f} + pos_embed {parts['pos_embed']:.4f} + heads {parts['heads'].sum():.4f}"
+      f" + attn biases {parts['attn_bias'].sum():.4f} + MLPs {parts['mlp'].sum():.4f}"
+      f" + ln_f bias {parts['ln_final_bias']:.4f} = {total:.4f}; the logit itself: {parts['logit']:.4f}")
+layers = [f"layer {i}" for i in range(config.n_layer)]
+Heatmap(np.column_stack([parts["heads"], parts["attn_bias"], parts["mlp"]]), layers,
+        [f"head {h}" for h in range(n_head)] + ["attn bias", "MLP"], heads=n_head,
+        title=f"direct logit attribution of {tokenizer.decode([parts['token']])!r}"
+              + ("" if other is None else f" − {tokenizer.decode([other])!r}"))
+''')
+
+ATTENTION_OVERVIEW = CellSpec(
+    "attention_overview", "Attention overview: every head",
+    "Every layer's every head's attention pattern for the prompt (query rows, key columns). Click one to show "
+    "it in the attention cells of the transformer block.",
+    '''\
+from gpt2cells.analysis import attention_patterns
+from gpt2cells.notebook import HeadPatterns
+
+patterns = attention_patterns(model, ids)  # [n_layer, n_head, T, T]
+HeadPatterns(patterns, title="layers top to bottom, heads left to right")
+''')
+
+HEAD_SCORES = CellSpec(
+    "head_scores", "Head detector: previous-token, duplicate-token, induction",
+    "TransformerLens's head detector: the share of each head's attention that falls where a previous-token, "
+    "duplicate-token or induction head would look. A prompt that repeats itself brings induction heads out.",
+    '''\
+from gpt2cells.analysis import head_scores
+from gpt2cells.notebook import Heatmap
+
+scores = head_scores(model, ids, patterns=patterns)  # head type -> [n_layer, n_head]
+layers, heads = [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)]
+{name.removesuffix("_head").replace("_", " "): Heatmap(score, layers, heads, heads=n_head, lo=0, hi=1)
+ for name, score in scores.items()}
+''')
+
+PATCHING_BPE = '''\
+from gpt2cells.analysis import answer_and_wrong, to_single_token
+
+clean_prompt = "When Mary and John went to the store, John gave a drink to"
+corrupt_prompt = "When Mary and John went to the store, Mary gave a drink to"
+clean_ids, corrupt_ids = tokenizer.encode(clean_prompt), tokenizer.encode(corrupt_prompt)
+clean_last, corrupt_last = model.logits(clean_ids)[-1], model.logits(corrupt_ids)[-1]  # [n_vocab] each
+answer, wrong = answer_and_wrong(clean_last, corrupt_last)  # or to_single_token(model, " Mary"), ... " John"
+'''
+
+PATCHING_CHAR = '''\
+from gpt2cells.analysis import answer_and_wrong, to_single_token
+
+clean_prompt, corrupt_prompt = "12+35=", "12+36="  # the adder writes the sum's last digit first: 7, 8
+clean_ids, corrupt_ids = tokenizer.encode(clean_prompt), tokenizer.encode(corrupt_prompt)
+clean_last, corrupt_last = model.logits(clean_ids)[-1], model.logits(corrupt_ids)[-1]  # [n_vocab] each
+answer, wrong = answer_and_wrong(clean_last, corrupt_last)  # or to_single_token(model, "7"), ... "8"
+'''
+
+PATCHING_TABLE = '''\
+Table([[prompt, len(prompt_ids), float(last[answer] - last[wrong])] for prompt, prompt_ids, last in
+       [(clean_prompt, clean_ids, clean_last), (corrupt_prompt, corrupt_ids, corrupt_last)]],
+      row_labels=["clean", "corrupted"],
+      col_labels=["prompt", "tokens", f"logit({tokenizer.decode([answer])!r}) − logit({tokenizer.decode([wrong])!r})"])
+'''
+
+
+def patching_prompts(tokenizer_kind):
+    return CellSpec(
+        "patching_prompts", "Patching: a clean and a corrupted prompt",
+        "Two prompts of the same number of tokens that differ where it matters, and two tokens: the metric is "
+        "logit(answer) − logit(wrong) at the last position. By default answer is the clean run's prediction and "
+        "wrong the corrupted run's.",
+        (PATCHING_CHAR if tokenizer_kind == "char" else PATCHING_BPE) + PATCHING_TABLE)
+
+
+PATCH_RESID = CellSpec(
+    "patch_resid", "Patching the residual stream",
+    "Run the corrupted prompt with the clean run's resid_pre of one block at one position swapped in: how much "
+    "of the clean logit difference comes back (0 = as corrupted, 1 = as clean)?",
+    '''\
+from gpt2cells.analysis import patch_resid_pre
+from gpt2cells.notebook import Heatmap
+
+changed = [t for t, (a, b) in enumerate(zip(clean_ids, corrupt_ids)) if a != b]
+positions = sorted(set(changed) | {len(clean_ids) - 1})  # the changed tokens and the last one (earlier ones
+# recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: ~1 min)
+recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, len(positions)]
+Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],
+        [f"{t} {tokenizer.decode([clean_ids[t]])}" for t in positions], title="patched resid_pre: recovered")
+''')
+
+PATCH_HEADS = CellSpec(
+    "patch_heads", "Patching heads",
+    "The same with one head's output (its z) swapped in, at the last position by default: which heads carry "
+    "the answer? Click a head to show it.",
+    '''\
+from gpt2cells.analysis import patch_head
+from gpt2cells.notebook import Heatmap
+
+positions = [len(clean_ids) - 1]  # the last token; None: every position (n_layer × n_head full runs: ~2 min on GPT-2 small)
+recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, n_head]
+Heatmap(recovered_heads, [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)],
+        heads=n_head, title="patched head outputs: recovered")
+''')
+
+STEERING_BPE = '''\
+from gpt2cells.analysis import steer
+
+steer_a, steer_b = " Love", " Hate"  # ActAdd: add (stream of a − stream of b) × scale to the prompt's first tokens
+layer, scale = min(6, config.n_layer - 1), 5.0
+pad = tokenizer.encode(" ")[0]  # ActAdd pads the shorter of the two with spaces
+'''
+
+STEERING_CHAR = '''\
+from gpt2cells.analysis import steer
+
+steer_a, steer_b = "9", "1"  # ActAdd: add (stream of a − stream of b) × scale to the prompt's first tokens
+layer, scale = 1, 1.0
+pad = None  # both are one character: nothing to pad
+'''
+
+STEERING_RUN = '''\
+a_ids, b_ids = tokenizer.encode(steer_a), tokenizer.encode(steer_b)
+n_new = min(10, config.n_ctx - T + 1)
+plain = steer(model, ids, a_ids, b_ids, layer, 0.0, n_new, pad_id=pad)  # scale 0: greedy generation
+steered = steer(model, ids, a_ids, b_ids, layer, scale, n_new, pad_id=pad)
+Table([[tokenizer.decode(plain)], [tokenizer.decode(steered)]], row_labels=["as is", f"steered at layer {layer}"],
+      col_labels=[f"{prompt!r} continues"])
+'''
+
+
+def steering(tokenizer_kind):
+    return CellSpec(
+        "steering", "Steering (activation addition)",
+        "Add a scaled difference of two prompts' residual streams at one layer while the prompt runs, then "
+        "generate: the new tokens read the steered prompt through the KV cache.",
+        (STEERING_CHAR if tokenizer_kind == "char" else STEERING_BPE) + STEERING_RUN)
+
+
+def analysis_cells(tokenizer_kind):
+    return [LOGIT_LENS, LOGIT_ATTRIBUTION, ATTENTION_OVERVIEW, HEAD_SCORES, patching_prompts(tokenizer_kind),
+            PATCH_RESID, PATCH_HEADS, steering(tokenizer_kind)]
+
+
 def default_cells(tokenizer_kind: str = "bpe") -> list[CellSpec]:
     """The cells in order; a char tokenizer swaps the regex and BPE cells for its character table."""
     if tokenizer_kind == "char":
@@ -329,5 +524,5 @@ def default_cells(tokenizer_kind: str = "bpe") -> list[CellSpec]:
         tokenizer_cells = [PROMPT_BPE, PRETOKENIZE, BPE_MERGES]
     return [
         SETUP, *tokenizer_cells, TOKEN_IDS, TOKEN_EMBEDDINGS, POSITION_EMBEDDINGS, EMBEDDING_SUM,
-        *BLOCK_CELLS, FINAL_LN, LOGITS, PROBABILITIES, GENERATION,
+        *BLOCK_CELLS, FINAL_LN, LOGITS, PROBABILITIES, GENERATION, *analysis_cells(tokenizer_kind),
     ]

@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from . import files
-from .default_cells import CONTRACT, GROUPS, default_cells
+from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs
@@ -116,6 +116,7 @@ class Notebook:
         return {
             "cells": self.states(),
             "groups": [{"id": g.id, "title": g.title, "doc": g.doc} for g in GROUPS],
+            "parts": [{"id": p.id, "title": p.title, "doc": p.doc, "first": p.first} for p in PARTS],
             "model": {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
                       "vocab_size": config.vocab_size, "tokenizer": getattr(self.model.tokenizer, "kind", "bpe")},
             "prediction": self.prediction(),

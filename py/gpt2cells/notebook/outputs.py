@@ -12,6 +12,10 @@ A cell's output is the value of its last line when that line is an expression (a
 - {"kind": "table", "title", "columns", "rows"} for a small `Table` or a dict with string keys; floats keep
   their shortest exact decimal form ("0.1", not "0.10000000149011612"), non-finite ones are "nan", "inf".
 - {"kind": "text", "text"} for a string, or the (shortened) repr of anything else.
+- {"kind": "heatmap", "title", "rows", "cols", "row_labels", "col_labels", "values", "text", "heads", "scale"}
+  for a `Heatmap` (figures.py), sent whole; {"kind": "head_patterns", "title", "n_layer", "n_head", "n_seq",
+  "size"} for `HeadPatterns`: its [n_layer · n_head · size, size] small multiples are one grid to slice. A dict
+  of them shows as tabs.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .figures import HeadPatterns, Heatmap
 from .table import Table
 
 INLINE_LIMIT = 4096  # a Table of up to this many values travels whole; a bigger one is a grid
@@ -128,11 +133,30 @@ class Outputs:
             return None
         if isinstance(value, Table):
             return self.describe_table(cell_id, value, path_prefix)
+        if isinstance(value, (Heatmap, HeadPatterns)) or is_figure_dict(value):
+            return self.describe_figure(cell_id, value, path_prefix)
         if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
             return {"kind": "table", "columns": ["name", "value"], "rows": [[k, short_text(v)] for k, v in value.items()]}
         if isinstance(value, str):
             return {"kind": "text", "text": value}
         return {"kind": "text", "text": short_repr(value)}
+
+    def describe_figure(self, cell_id, figure, path):
+        """A Heatmap, a HeadPatterns, or a dict of them (tabs)."""
+        if isinstance(figure, dict):
+            return {"kind": "tabs", "items": [{"name": name, "output": self.describe_figure(
+                cell_id, item, "/".join(part for part in (path, name) if part))} for name, item in figure.items()]}
+        if isinstance(figure, Heatmap):
+            scale = (heat_scale(figure.data) if figure.lo is None or figure.hi is None
+                     else {"kind": "range", "lo": float(figure.lo), "hi": float(figure.hi)})
+            return {"kind": "heatmap", "title": figure.title, "rows": figure.data.shape[0], "cols": figure.data.shape[1],
+                    "row_labels": figure.row_labels, "col_labels": figure.col_labels, "text": figure.text,
+                    "values": json_values(figure.data.astype(np.float32)), "heads": figure.heads, "scale": scale}
+        n_layer, n_head, size = figure.small.shape[:3]
+        # every small multiple in one grid of rows (layer, head, query), fetched at once like any grid's window
+        self.views[(cell_id, path)] = figure.small.reshape(1, 1, n_layer * n_head * size, size)
+        return {"kind": "head_patterns", "title": figure.title, "n_layer": n_layer, "n_head": n_head,
+                "n_seq": figure.n_seq, "size": size}
 
     def describe_table(self, cell_id, table: Table, path_prefix):
         data = table.data  # [..., rows, cols]
@@ -202,6 +226,11 @@ def grid_shape(shape) -> tuple:
     if len(shape) == 1:
         shape = (1, *shape)
     return (math.prod(shape[:-2]), *shape[-2:])
+
+
+def is_figure_dict(value) -> bool:
+    return (isinstance(value, dict) and 0 < len(value) <= MAX_TABS and
+            all(isinstance(k, str) and isinstance(v, (Heatmap, HeadPatterns)) for k, v in value.items()))
 
 
 def grid_view(array, layered: bool) -> np.ndarray:
