@@ -353,6 +353,13 @@ def test_a_block_cell_keeps_its_last_layer_and_computes_a_shown_layer_again(mode
     for cell_id in ("scores", "softmax", "gelu"):
         values = session.cells[cell_id].values
         assert len(values) == model.config.n_layer and values[-1] is not None and values[:-1] == [None] * last
+    # what a layer is computed again from: its residual stream (and the setup's names), not the previous
+    # layer's attention arrays
+    (block,) = [unit for unit in session.session.units if unit.group is not None]
+    for layer, inputs in enumerate(block.pass_inputs):
+        arrays = {name for name, value in inputs.items() if isinstance(value, np.ndarray)}
+        assert arrays == {"x"}, arrays
+        assert np.array_equal(inputs["x"], trace[f"blocks.{layer}.resid_pre"])
     # an edit saved but not run yet: the grid still shows what ran (GELU), not the edited code (ReLU)
     session.run("cell", "final_ln", {"gelu": RELU})
     assert session.cells["gelu"].status == "ok"

@@ -124,7 +124,7 @@ class Session:
         for cell in unit.cells:
             cell.values, cell.summaries, cell.run, cell.output = [], [], CellRun(), None
         unit.ran_from, unit.ran_sources, unit.pass_inputs, unit.replay = before, [c.source for c in unit.cells], [], None
-        reads = unit.reads()
+        inputs = unit.inputs()
         passes = self.passes(unit, namespace)
         failed = None if passes is not None else unit.cells[0]
         for loop_value in passes or ():
@@ -134,8 +134,8 @@ class Session:
                 label = f"{unit.group.loop_variable} {loop_value + 1} of {len(passes)}"
             report({"event": "start", "cells": [c.id for c in unit.cells], "label": label})
             if loop_value is not None:
-                unit.pass_inputs.append(dict(namespace) if "*" in reads else
-                                        {name: namespace[name] for name in reads if name in namespace})
+                unit.pass_inputs.append(dict(namespace) if "*" in inputs else
+                                        {name: namespace[name] for name in inputs if name in namespace})
             failed = self.run_pass(unit, loop_value, namespace)
             if loop_value is not None:
                 self.summarize_pass(unit, last=failed is not None or loop_value == passes[-1])

@@ -64,6 +64,18 @@ class Unit:
             names.discard(self.group.loop_variable)
         return names
 
+    def inputs(self) -> set[str]:
+        """Names a pass reads before its own cells bind them: what a pass can be computed again from (x, the
+        setup's names), not what a later cell of the pass reads from an earlier one (scores, pattern)."""
+        names, bound = set(), set()
+        for cell in self.cells:
+            analysis = cell.names()
+            if analysis is None:
+                return {"*"}
+            names |= (analysis.reads - bound) | {n for fn in analysis.function_globals.values() for n in fn}
+            bound |= analysis.defines
+        return names
+
     def defines(self) -> set[str]:
         names = set()
         for cell in self.cells:
