@@ -149,6 +149,10 @@ export class Notebook extends EventTarget {
     this.toolbar = new Toolbar({
       setPrompt: (text, options) => this.setPrompt(text, options),
       runAll: () => this.runAll(),
+      generate: () => {
+        this.cells.get("generation")?.node.scrollIntoView({ block: "start" });
+        this.generation?.generate();
+      },
       interrupt: () => this.interrupt(),
       exportAs: (format) => this.exportAs(format),
       importFile: (file) => this.importFile(file),

@@ -1,7 +1,7 @@
 // The notebook's sticky toolbar: prompt box (multi-line: Enter runs, Shift+Enter starts a new line; pasted
 // newlines are kept), its token count, Run all, Stop, the next-token prediction, the run state, and export /
 // import. It shows what it is told and forwards clicks to `actions`:
-//   {setPrompt(text, {run}), runAll(), interrupt(), exportAs(format), importFile(file)}
+//   {setPrompt(text, {run}), runAll(), generate(), interrupt(), exportAs(format), importFile(file)}
 
 import { formatValue, showToken } from "../grid.js";
 import { el } from "./element.js";
@@ -21,6 +21,9 @@ export class Toolbar {
     this.tokenCount = el("span", { class: "nb-token-count", testid: "token-count" });
     this.runAll = el("button", { type: "button", testid: "run-all", text: "Run all" });
     this.runAll.addEventListener("click", () => actions.runAll());
+    this.generate = el("button", { type: "button", class: "secondary", testid: "toolbar-generate", text: "Generate",
+      title: "Continue the prompt with the generation cell's settings" });
+    this.generate.addEventListener("click", () => actions.generate());
     this.stop = el("button", { type: "button", class: "danger", testid: "interrupt", text: "Stop",
       title: "Interrupt Python (restarts the worker; the model reloads from storage)" });
     this.stop.addEventListener("click", () => actions.interrupt());
@@ -41,7 +44,7 @@ export class Toolbar {
     this.prediction = el("div", { class: "nb-prediction", testid: "prediction", "aria-live": "polite" });
     this.node = el("div", { class: "nb-toolbar", role: "toolbar", "aria-label": "Notebook" },
       el("div", { class: "nb-toolbar-row" },
-        el("label", { for: "nb-prompt-input", text: "Prompt" }), this.prompt, this.tokenCount, this.runAll, this.stop),
+        el("label", { for: "nb-prompt-input", text: "Prompt" }), this.prompt, this.tokenCount, this.runAll, this.generate, this.stop),
       el("div", { class: "nb-toolbar-row" },
         this.prediction, this.runState, el("span", { class: "nb-spacer" }),
         exportPy, exportIpynb, importButton, importInput));
@@ -54,6 +57,7 @@ export class Toolbar {
 
   setButtons({ open, stoppable }) {
     this.runAll.disabled = !open;
+    this.generate.disabled = !open;
     this.stop.disabled = !stoppable;
   }
 

@@ -89,6 +89,13 @@ def test_first_screen_shows_prompt_prediction_and_model_at_1280x800(browser, sit
         page.wait_for_function("() => document.activeElement?.closest('[data-testid=cell-logits]')")
         assert in_viewport(page, "cell-logits") or page.get_by_test_id("cell-logits").bounding_box()["y"] < 800
 
+        # Generate in the prompt bar continues the prompt with the generation cell's settings
+        page.get_by_test_id("gen-n").fill("3")  # the built-in model's context is 16 tokens
+        page.evaluate("() => window.scrollTo(0, 0)")
+        run_and_wait(page, lambda: page.get_by_test_id("toolbar-generate").click())
+        expect(page.get_by_test_id("generate-state")).to_contain_text("done", timeout=240_000)
+        assert len(page.get_by_test_id("generated-text").get_attribute("data-ids").split(",")) == 3
+
         page.set_viewport_size({"width": 800, "height": 700})
         assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 800  # no sideways page scroll
         page.evaluate("() => window.scrollTo(0, 0)")
