@@ -120,6 +120,7 @@ export class Notebook extends EventTarget {
     this.root.dataset.open = "false";
     this.setRunState("", "Python restarted: reloading the model from storage…");
     this.updateButtons();
+    this.announce();
     setTimeout(() => this.sync(), 0);
   }
 
