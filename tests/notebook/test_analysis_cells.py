@@ -1,0 +1,302 @@
+"""The Analysis part of the default notebook on CPython: what each analysis cell shows equals Hugging Face's own
+modules (with PyTorch hooks where an intervention is needed) or numpy written here on HF's raw weights.
+
+The model: a tiny random GPT-2 (3 layers, 4 heads) with a trained BPE vocabulary, and the built-in adder.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gpt2cells
+from gpt2cells import analysis
+from gpt2cells.notebook import HeadPatterns, Heatmap, Notebook
+from gpt2cells.notebook.figures import block_means
+from gpt2cells.notebook.outputs import Outputs
+from tests import model_factory
+from tests.engine.hf_zip import hf_zip
+
+ADDER_ZIP = Path(__file__).resolve().parents[2] / "site" / "models" / "adder.zip"
+ANALYSIS_CELLS = ["logit_lens", "logit_attribution", "attention_overview", "head_scores", "patching_prompts",
+                  "patch_resid", "patch_heads", "steering"]
+
+torch.set_num_threads(1)  # the machine's two cores are shared
+
+
+@pytest.fixture(scope="module")
+def hf(tmp_path_factory):
+    tokenizer_dir = model_factory.train_bpe(tmp_path_factory.mktemp("bpe"))
+    config = model_factory.gpt2_config(model_factory.vocab_size_of(tokenizer_dir), n_layer=3, n_head=4, n_embd=32)
+    hf = model_factory.random_gpt2(config, seed=3, init_std=0.2)
+    hf.set_attn_implementation("eager")  # the implementation that returns attention patterns
+    hf.zip_path = hf_zip(hf, tokenizer_dir, tmp_path_factory.mktemp("zip") / "tiny.zip")
+    return hf
+
+
+@pytest.fixture(scope="module")
+def model(hf):
+    return gpt2cells.load(hf.zip_path)
+
+
+@pytest.fixture(scope="module")
+def notebook(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    return notebook
+
+
+def strict_json(value):
+    """What the page receives: JSON without NaN or Infinity."""
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+def output(notebook, cell_id):
+    state = notebook.state(notebook.cells[cell_id])
+    assert state["status"] == "ok", state["error"]
+    return strict_json(state["output"])
+
+
+def tab(out, name):
+    assert out["kind"] == "tabs"
+    return next(item["output"] for item in out["items"] if item["name"] == name)
+
+
+def hf_run(hf, ids, pre_hooks=(), **kwargs):
+    handles = [module.register_forward_pre_hook(hook) for module, hook in pre_hooks]
+    try:
+        with torch.no_grad():
+            return hf(torch.tensor([list(ids)]), **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def capture(store, key):
+    def hook(module, args):
+        store[key] = args[0][0].numpy().copy()
+    return hook
+
+
+def raw(hf):
+    return {name: t.detach().numpy() for name, t in hf.state_dict().items()}
+
+
+# ---- logit lens ------------------------------------------------------------------------------------------
+
+def test_logit_lens_cell_is_hf_hidden_states_through_ln_f_and_lm_head(notebook, model, hf):
+    ids = notebook.final_namespace()["ids"]
+    out = hf_run(hf, ids, output_hidden_states=True)
+    with torch.no_grad():  # hidden_states[i] enters block i; the last one already went through ln_f
+        logits = [hf.lm_head(hf.transformer.ln_f(h))[0] for h in out.hidden_states[:-1]] + [out.logits[0]]
+    probs = torch.softmax(torch.stack(logits), dim=-1).numpy()  # [n_layer + 1, T, n_vocab]
+    top = tab(output(notebook, "logit_lens"), "top token")
+    assert top["kind"] == "heatmap" and (top["rows"], top["cols"]) == (4, len(ids))
+    assert top["row_labels"] == ["0_pre", "1_pre", "2_pre", "final_post"]
+    assert top["col_labels"] == [model.decode([i]) for i in ids]
+    assert top["text"] == [[model.decode([int(i)]) for i in row] for row in probs.argmax(-1)]
+    np.testing.assert_allclose(top["values"], probs.max(-1), atol=1e-5, rtol=0)
+    final = tab(output(notebook, "logit_lens"), "final prediction")
+    prediction = out.logits[0].numpy().argmax(-1)  # [T]
+    np.testing.assert_allclose(final["values"], probs[:, np.arange(len(ids)), prediction], atol=1e-5, rtol=0)
+    assert final["scale"] == {"kind": "range", "lo": 0.0, "hi": 1.0}
+
+
+# ---- direct logit attribution ----------------------------------------------------------------------------
+
+def single_tokens(model, count):
+    """Texts that are one token each in the test's vocabulary, found by decoding and encoding again."""
+    found = []
+    for i in range(model.config.vocab_size - 1, 0, -1):
+        text = model.decode([i])
+        if model.encode(text) == [i]:
+            found.append(text)
+        if len(found) == count:
+            return found
+    raise AssertionError("too few single-token texts")
+
+
+def test_attribution_cell_sums_to_hf_logit_difference_and_each_head_is_its_w_o_slice(model, hf):
+    answer, wrong = single_tokens(model, 2)
+    source = next(s.source for s in Notebook(model).specs if s.id == "logit_attribution")
+    edited = source.replace("answer, wrong = None, None", f"answer, wrong = {answer!r}, {wrong!r}")
+    assert edited != source
+    notebook = Notebook(model, {"logit_attribution": edited})
+    notebook.run("all")
+    ids = notebook.final_namespace()["ids"]
+    a, b = model.encode(answer)[0], model.encode(wrong)[0]
+
+    seen = {}
+    blocks = hf.transformer.h
+    pre_hooks = [(block.attn.c_proj, capture(seen, f"z{i}")) for i, block in enumerate(blocks)]
+    pre_hooks.append((hf.transformer.ln_f, capture(seen, "final")))
+    hf_logits = hf_run(hf, ids, pre_hooks).logits[0, -1].numpy()
+    w, eps = raw(hf), hf.config.layer_norm_epsilon
+    final = seen["final"][-1]  # [n_embd]: the stream ln_f reads at the last position
+    scale = np.sqrt(np.var(final) + eps)
+    direction = w["transformer.ln_f.weight"] * (w["transformer.wte.weight"][a] - w["transformer.wte.weight"][b])
+    n_head, d_head = hf.config.n_head, hf.config.n_embd // hf.config.n_head
+    expected = np.zeros((len(blocks), n_head))
+    for layer in range(len(blocks)):
+        w_o = w[f"transformer.h.{layer}.attn.c_proj.weight"]  # [n_embd (heads side by side), n_embd] (Conv1D)
+        for head in range(n_head):
+            rows = slice(head * d_head, (head + 1) * d_head)
+            part = seen[f"z{layer}"][-1, rows] @ w_o[rows]  # [n_embd]
+            expected[layer, head] = (part - part.mean()) / scale @ direction
+
+    heatmap = output(notebook, "logit_attribution")
+    assert heatmap["kind"] == "heatmap" and heatmap["heads"] == n_head
+    assert heatmap["col_labels"] == [f"head {h}" for h in range(n_head)] + ["attn bias", "MLP"]
+    np.testing.assert_allclose(np.array(heatmap["values"])[:, :n_head], expected, atol=1e-5, rtol=0)
+    total = notebook.final_namespace()["total"]
+    assert abs(total - (hf_logits[a] - hf_logits[b])) <= 1e-4
+    printed = notebook.state(notebook.cells["logit_attribution"])["stdout"]
+    shown_total, shown_logit = map(float, re.search(r"= (-?[\d.]+); the logit itself: (-?[\d.]+)", printed).groups())
+    assert abs(shown_total - total) <= 5e-5 and abs(shown_logit - total) <= 2e-4
+
+
+def test_attribution_cell_refuses_a_word_of_several_tokens(model):
+    word = next(w for w in (" Paris", " London", " quickly") if len(model.encode(w)) > 1)
+    source = next(s.source for s in Notebook(model).specs if s.id == "logit_attribution")
+    notebook = Notebook(model, {"logit_attribution": source.replace("answer, wrong = None, None",
+                                                                    f"answer, wrong = {word!r}, None")})
+    notebook.run("all")
+    error = notebook.state(notebook.cells["logit_attribution"])["error"]
+    assert error["type"] == "PromptError" and f"{word!r} is {len(model.encode(word))} tokens" in error["traceback"]
+
+
+# ---- attention overview and head detector ----------------------------------------------------------------
+
+def test_head_patterns_are_hf_attentions_and_head_scores_follow_the_detector_formula(notebook, model, hf):
+    ids = notebook.final_namespace()["ids"]
+    attentions = np.stack([a[0].numpy() for a in hf_run(hf, ids, output_attentions=True).attentions])  # [L, H, T, T]
+    n_layer, n_head, n_seq = attentions.shape[:3]
+    patterns = output(notebook, "attention_overview")
+    assert patterns == {"kind": "head_patterns", "title": "layers top to bottom, heads left to right",
+                        "n_layer": n_layer, "n_head": n_head, "n_seq": n_seq, "size": n_seq}
+    window = notebook.output_slice("attention_overview", "", 0, 0, 0, n_layer * n_head * n_seq, 0, n_seq)
+    shown = np.frombuffer(window, dtype="<f4").reshape(n_layer, n_head, n_seq, n_seq)
+    np.testing.assert_allclose(shown, attentions, atol=1e-5, rtol=0)
+
+    scores = output(notebook, "head_scores")
+    assert [item["name"] for item in scores["items"]] == ["previous token", "duplicate token", "induction"]
+    previous = np.eye(n_seq, k=-1)  # query t looks at key t − 1
+    expected = (attentions * previous).sum(axis=(2, 3)) / attentions.sum(axis=(2, 3))
+    heatmap = tab(scores, "previous token")
+    np.testing.assert_allclose(heatmap["values"], expected, atol=1e-5, rtol=0)
+    assert heatmap["heads"] == n_head
+
+
+def test_a_long_prompt_shows_block_means_of_each_pattern():
+    rng = np.random.default_rng(0)
+    patterns = rng.random((2, 3, 45, 45)).astype(np.float32)
+    figure = HeadPatterns(patterns)
+    assert figure.small.shape == (2, 3, 32, 32)
+    edges = np.linspace(0, 45, 33).astype(int)  # written out: block i covers rows edges[i] … edges[i + 1] − 1
+    expected = np.array([[[[patterns[l, h, edges[i]:edges[i + 1], edges[j]:edges[j + 1]].mean() for j in range(32)]
+                           for i in range(32)] for h in range(3)] for l in range(2)])
+    np.testing.assert_allclose(figure.small, expected, atol=1e-6)
+    np.testing.assert_allclose(block_means(patterns[:, :, :8, :8], 8), patterns[:, :, :8, :8])
+
+
+def test_heatmap_output_and_bad_input():
+    out = Outputs(None).describe_single("c", Heatmap([[0.5, -1.0], [2.0, float("nan")]], ["a", "b"], ["x", "y"], heads=1),
+                                        None, None, "")
+    assert strict_json(out) == {"kind": "heatmap", "title": None, "rows": 2, "cols": 2, "row_labels": ["a", "b"],
+                                "col_labels": ["x", "y"], "text": None, "values": [[0.5, -1.0], [2.0, "nan"]],
+                                "heads": 1, "scale": out["scale"]}
+    assert out["scale"]["kind"] == "diverging"
+    with pytest.raises(ValueError, match=r"expected 2 labels, got 3"):
+        Heatmap(np.zeros((2, 2)), col_labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"heads must be a number of columns in \[0, 2\], got 3"):
+        Heatmap(np.zeros((2, 2)), heads=3)
+    with pytest.raises(ValueError, match=r"attention patterns \[n_layer, n_head, n_seq, n_seq\], got shape \[3, 4\]"):
+        HeadPatterns(np.zeros((3, 4)))
+
+
+# ---- patching --------------------------------------------------------------------------------------------
+
+def swap_rows(replacement, positions):
+    def hook(module, args):
+        x = args[0].clone()
+        x[0, positions] = torch.from_numpy(replacement[positions])
+        return (x,) + args[1:]
+    return hook
+
+
+def normalised(patched, clean, corrupt, answer, wrong):
+    diff = [logits[answer] - logits[wrong] for logits in (patched, clean, corrupt)]
+    return (diff[0] - diff[2]) / (diff[1] - diff[2])
+
+
+def test_patching_cells_are_the_normalised_logit_difference_of_hf_hooked_runs(notebook, hf):
+    names = notebook.final_namespace()
+    clean, corrupt = list(names["clean_ids"]), list(names["corrupt_ids"])
+    seen = {}
+    blocks = hf.transformer.h
+    out = hf_run(hf, clean, [(block.attn.c_proj, capture(seen, f"z{i}")) for i, block in enumerate(blocks)],
+                 output_hidden_states=True)
+    clean_last, resid_pre = out.logits[0, -1].numpy(), [h[0].numpy() for h in out.hidden_states[:-1]]
+    corrupt_last = hf_run(hf, corrupt).logits[0, -1].numpy()
+    # the default tokens: the clean run's prediction, and the corrupted run's (or its runner-up)
+    answer = int(clean_last.argmax())
+    ranked = np.argsort(-corrupt_last, kind="stable")
+    wrong = int(ranked[1] if ranked[0] == answer else ranked[0])
+    assert (names["answer"], names["wrong"]) == (answer, wrong)
+
+    positions = [t for t in range(len(clean)) if clean[t] != corrupt[t]] + [len(clean) - 1]
+    resid = output(notebook, "patch_resid")
+    assert resid["col_labels"] == [f"{t} {notebook.model.decode([clean[t]])}" for t in positions]
+    expected = [[normalised(hf_run(hf, corrupt, [(blocks[layer], swap_rows(resid_pre[layer], [t]))]).logits[0, -1].numpy(),
+                            clean_last, corrupt_last, answer, wrong) for t in positions] for layer in range(len(blocks))]
+    np.testing.assert_allclose(resid["values"], expected, atol=1e-4, rtol=0)
+
+    d_head = hf.config.n_embd // hf.config.n_head
+
+    def head_at_last(layer, head):
+        def hook(module, args):  # the head's slice of c_proj's input at the last position only
+            merged = args[0].clone()
+            cols = slice(head * d_head, (head + 1) * d_head)
+            merged[0, -1, cols] = torch.from_numpy(seen[f"z{layer}"][-1, cols])
+            return (merged,) + args[1:]
+        return hf_run(hf, corrupt, [(blocks[layer].attn.c_proj, hook)]).logits[0, -1].numpy()
+
+    heads = output(notebook, "patch_heads")
+    expected = [[normalised(head_at_last(layer, head), clean_last, corrupt_last, answer, wrong)
+                 for head in range(hf.config.n_head)] for layer in range(len(blocks))]
+    np.testing.assert_allclose(heads["values"], expected, atol=1e-4, rtol=0)
+    assert np.abs(np.array(expected)).max() > 0.01  # some head does matter at the last position
+
+
+# ---- steering and the built-in adder ---------------------------------------------------------------------
+
+def test_steering_cell_shows_plain_greedy_generation_and_the_steered_one(notebook, model, hf):
+    names = notebook.final_namespace()
+    ids, n_new = list(names["ids"]), names["n_new"]
+    greedy = []
+    for _ in range(n_new):  # HF's forward pass, the most likely token each time
+        greedy.append(int(hf_run(hf, ids + greedy).logits[0, -1].argmax()))
+    table = output(notebook, "steering")
+    assert table["rows"][0] == ["as is", model.decode(greedy)]
+    steered = analysis.steer(model, ids, names["a_ids"], names["b_ids"], names["layer"], names["scale"], n_new,
+                             pad_id=names["pad"])
+    assert table["rows"][1] == [f"steered at layer {names['layer']}", model.decode(steered)]
+
+
+def test_the_adder_runs_the_analysis_part():
+    adder = gpt2cells.load(ADDER_ZIP)
+    notebook = Notebook(adder)
+    notebook.run("all")
+    assert {cell: notebook.cells[cell].status for cell in ANALYSIS_CELLS} == {cell: "ok" for cell in ANALYSIS_CELLS}
+    names = notebook.final_namespace()
+    assert (adder.decode([names["answer"]]), adder.decode([names["wrong"]])) == ("7", "8")  # 47 and 48, reversed
+    values = output(notebook, "patch_resid")["values"]
+    expected = analysis.patch_resid_pre(adder, adder.encode("12+35="), adder.encode("12+36="), names["answer"],
+                                        names["wrong"], [4, 5])
+    np.testing.assert_allclose(values, expected, atol=1e-6)
+    # entering block 0, the changed digit is all the difference: patching it is the clean run, the "=" is the same
+    assert abs(values[0][0] - 1) < 1e-5 and abs(values[0][1]) < 1e-5
