@@ -36,6 +36,20 @@ def hugging_face(model: BenchModel, threads: int, repeats: int, dtype: str = "fl
     return {"threads": threads, "prompt_ms": forward_s * 1e3, "decode_tok_s": rate, "tokens": tokens}
 
 
+def hugging_face_tokens(model: BenchModel, threads: int, dtype: str) -> dict:
+    """One greedy generation, untimed warm-up skipped (for the big shapes, where a run takes minutes)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    hf = load_hf_oracle(model, dtype)
+    ids = torch.tensor([model.prompt_ids])
+    with torch.inference_mode():
+        out, seconds = timed(lambda: hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS,
+                                                  min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0))
+    log(f"HF ({threads} threads, {dtype} weights): one generation {NEW_TOKENS / seconds:.2f} tok/s")
+    return {"threads": threads, "decode_tok_s": NEW_TOKENS / seconds, "tokens": out[0, ids.shape[1]:].tolist()}
+
+
 def gpt2cells_cpython(model: BenchModel, repeats: int) -> dict:
     """The engine itself in CPython (NumPy with whatever BLAS the wheel brings, all cores)."""
     import gpt2cells

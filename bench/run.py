@@ -5,6 +5,8 @@
     python bench/run.py --medium         GPT-2-medium shapes (355M) instead of small
     python bench/run.py --large          GPT-2-large shapes (774M), float16 and float32: the page only (minutes)
     python bench/run.py --xl             GPT-2-XL shapes (1.5B), float16: the page only (minutes; ~7 GB RAM)
+    python bench/run.py --long           1024-token prompts: run-all vs the engine's forward, memory, switching
+                                         layers, onnxruntime-web's prompt pass (bench/long_prompt.py; + --medium)
     python bench/run.py --skip-browser   native figures only
     python bench/run.py --json out.json  also write the table and the raw measurements as JSON
 
@@ -278,9 +280,9 @@ def big_rows(results, dtypes):
             ("import zip → stored in IndexedDB", "s", value(page.get("import"), "stored_s"), ""),
             ("import → ready in Python", "s", value(page.get("import"), "s"), ""),
             ("reload → model ready", "s", value(page.get("reload"), "s"), ""),
-            (f"{PROMPT_TOKENS}-token prompt", "ms", value(engine, "prompt_ms"), f"HF 2 threads {fmt(value(hf, 'prompt_ms'))} ms"),
+            (f"{PROMPT_TOKENS}-token prompt", "ms", value(engine, "prompt_ms"), ""),
             (f"decode {NEW_TOKENS} greedy tokens", "tok/s", value(engine, "decode_tok_s"),
-             f"HF 2 threads {fmt(value(hf, 'decode_tok_s'))} tok/s"),
+             f"HF (torch CPU, float32, 2 threads, one run) {fmt(value(hf, 'decode_tok_s'))} tok/s"),
             ("peak wasm memory / weight bytes", "×", max(memories) / weight_bytes if memories and weight_bytes
              else "n/a (not measured)",
              f"weights {weight_bytes / 2**20:.0f} MiB, peak {max(memories) / 2**20:.0f} MiB" if memories else ""),
@@ -304,7 +306,7 @@ def measure_big(model, dtypes, repeats):
 
     results = {}
     for dtype in dtypes:
-        results[f"hf_{dtype}"] = attempt(native.hugging_face, model, 2, 1, dtype)
+        results[f"hf_{dtype}"] = attempt(native.hugging_face_tokens, model, 2, dtype)
     with sync_playwright() as playwright:
         chromium = browser.launch(playwright)
         results["chromium"] = chromium.version
@@ -393,6 +395,7 @@ def main(argv=None):
                       help="GPT-2-large shapes (774M), float16 and float32 zips: the page's import, reload, prompt, "
                            "decode, peak memory (minutes)")
     size.add_argument("--xl", action="store_true", help="GPT-2-XL shapes (1.5B), float16 zip, as --large")
+    parser.add_argument("--long", action="store_true", help="long prompts (T = 10, 256, 1024) in the page")
     parser.add_argument("--skip-browser", action="store_true", help="native figures only (no Chromium)")
     parser.add_argument("--json", type=Path, help="write the table and raw measurements as JSON here")
     parser.add_argument("--repeats", type=int, help="timed runs per figure (default 3 quick, 5 otherwise)")
@@ -403,6 +406,8 @@ def main(argv=None):
     started = time.monotonic()
     if shape in ("large", "xl"):
         return run_big(shape, repeats, args.json, started)
+    if args.long:
+        return run_long(shape, repeats, args.json, started)
     model = models.prepare(shape)
     log(f"model: {shape} ({model.shape.n_layer} layers, n_embd {model.shape.n_embd}, vocab {model.vocab_size}), "
         f"prompt {model.prompt_text!r} = {model.prompt_ids}")
@@ -450,6 +455,36 @@ def run_big(shape, repeats, json_path, started):
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"meta": meta, "rows": rows, "raw": results}, indent=1, default=str))
+    return 0
+
+
+def run_long(shape, repeats, json_path, started):
+    from playwright.sync_api import sync_playwright
+
+    import browser
+    import long_prompt
+    import onnx_export
+    import server
+
+    model = models.prepare(shape, dtypes=("float32",))
+    attempt(onnx_export.export, model)
+    with sync_playwright() as playwright:
+        chromium = browser.launch(playwright)
+        bench_server, base_url = server.start(model.directory)
+        dist_server, site_url = browser.serve_dist()
+        try:
+            results = long_prompt.measure(chromium, site_url, base_url, model, repeats)
+        finally:
+            dist_server.shutdown()
+            bench_server.shutdown()
+            chromium.close()
+    print(f"\nGPT-2 Cells long prompts — {shape} shapes ({model.shape.n_layer} layers × {model.shape.n_embd}, vocab "
+          f"{model.vocab_size}); {platform.machine()}, {__import__('os').cpu_count()} cores; "
+          f"{round(time.monotonic() - started)} s\n")
+    print("\n".join(long_prompt.rows(results)))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 
