@@ -1,15 +1,21 @@
-// The models panel: drop a weights zip (or pick it), keep it in IndexedDB, show the stored models and how
-// loading the active one into Python goes.
+// The models panel: get GPT-2 (download it from Hugging Face, drop its files, or drop a weights zip), keep it in
+// IndexedDB, show the stored models and how loading the active one into Python goes.
 //
 //   const panel = mountModelsPanel(document.getElementById("models"), loader);
 //
-// Import: weights-store.js validates and stores the zip (all-or-nothing) and makes it the active model.
+// Import: a weights zip is validated and stored by weights-store.js; Hugging Face files (dropped, picked, a
+// zipped folder, or downloaded by hub-download.js) are converted by hf-import.js into the same stored model.
+// Either way all-or-nothing, and the new model becomes the active one.
 // Loading is model-loader.js's: the panel forwards Use/Reload/Cancel to it and renders its events. The active
 // model loads after every page load and after a Python restart; with no stored model active, the built-in
 // one (model-library.js) is.
 
 import { ImportCancelled, formatBytes } from "./weights-store.js";
 import { describeConfig } from "./weights-manifest.js";
+import { classifyFiles, filesFromDataTransfer, filesFromFileList } from "./dropped-files.js";
+import { importHuggingFace, modelName } from "./hf-import.js";
+import { downloadHubModel, listHubModel } from "./hub-download.js";
+import { HubControl } from "./hub-control.js";
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -25,6 +31,10 @@ function element(tag, attributes = {}, ...children) {
 
 function percent(done, total) {
   return total ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+}
+
+function isCancel(error) {
+  return error instanceof ImportCancelled || error?.name === "AbortError";
 }
 
 function formatDate(ms) {
@@ -43,14 +53,17 @@ export class ModelsPanel {
   render() {
     this.status = element("p", { class: "model-status", "data-testid": "model-status", role: "status",
       "aria-live": "polite", "data-state": "none", text: "No model loaded." });
-    this.fileInput = element("input", { type: "file", accept: ".zip,application/zip", class: "visually-hidden",
+    this.fileInput = element("input", { type: "file", multiple: true, class: "visually-hidden",
+      accept: ".zip,.json,.txt,.safetensors,application/zip,application/json,text/plain",
       tabindex: "-1", "aria-hidden": "true", "data-testid": "weights-file" });
     this.dropZone = element("div", { class: "weights-drop", "data-testid": "weights-drop", role: "button",
       tabindex: "0", "aria-describedby": "weights-drop-help", "aria-disabled": "false" },
-      element("strong", { text: "Drop a GPT-2 weights zip here" }),
-      element("span", { id: "weights-drop-help", text: " or press Enter / click to choose one. " +
-        "Make it with python -m weights_pack convert <checkpoint> -o model.zip" }),
+      element("strong", { text: "Or drop a Hugging Face GPT-2 folder here" }),
+      element("span", { id: "weights-drop-help", text: " — its config.json, model.safetensors and vocab.json + " +
+        "merges.txt (or tokenizer.json), as files, the folder, or a zip of it; or a weights zip made by " +
+        "python -m weights_pack convert <checkpoint> -o model.zip. Press Enter or click to choose files." }),
       this.fileInput);
+    this.hub = new HubControl();
     this.progressLabel = element("span", { class: "progress-label", "data-testid": "weights-progress-label" });
     this.progressBar = element("progress", { max: "100", value: "0", "aria-label": "progress" });
     this.progressBytes = element("span", { class: "progress-bytes", "data-testid": "weights-progress-bytes" });
@@ -64,7 +77,7 @@ export class ModelsPanel {
     this.storage = element("p", { class: "storage-usage", "data-testid": "storage-usage" });
     this.root.replaceChildren(
       element("h2", { text: "Model weights" }),
-      this.status, this.dropZone, this.progress, this.error, this.notice, this.list, this.storage);
+      this.status, this.hub.element, this.dropZone, this.progress, this.error, this.notice, this.list, this.storage);
     this.bindEvents();
   }
 
@@ -94,17 +107,18 @@ export class ModelsPanel {
     zone.addEventListener("drop", (event) => {
       event.preventDefault();
       delete zone.dataset.dragging;
-      const file = event.dataTransfer?.files?.[0];
-      if (file) this.importFile(file);
+      if (event.dataTransfer?.files?.length) this.importFiles(filesFromDataTransfer(event.dataTransfer));
     });
     // A zip dropped beside the zone must not make the browser navigate away from the notebook.
     window.addEventListener("dragover", (event) => { if (hasFiles(event)) event.preventDefault(); });
     window.addEventListener("drop", (event) => { if (hasFiles(event)) event.preventDefault(); });
     this.fileInput.addEventListener("change", () => {
-      const file = this.fileInput.files?.[0];
+      const gathering = this.fileInput.files?.length ? filesFromFileList(this.fileInput.files) : null;
       this.fileInput.value = "";
-      if (file) this.importFile(file);
+      if (gathering) this.importFiles(gathering);
     });
+    this.hub.addEventListener("download", (event) => this.downloadFromHub(event.detail));
+    this.hub.addEventListener("cancel", () => this.busy?.controller?.abort());
     this.cancelButton.addEventListener("click", () => {
       if (this.busy?.kind === "load") this.loader.cancel();
       else this.busy?.controller.abort();
@@ -115,7 +129,7 @@ export class ModelsPanel {
   }
 
   async start() {
-    this.opening = this.loader.start(); // a drop before it opens waits for it (importFile)
+    this.opening = this.loader.start(); // a drop before it opens waits for it (importFiles)
     try {
       this.library = await this.opening;
     } catch (error) {
@@ -156,11 +170,15 @@ export class ModelsPanel {
     this.progressLabel.textContent = label;
     const pct = percent(done, total);
     this.progressBar.value = pct;
-    this.progressBytes.textContent = `${formatBytes(done)} of ${formatBytes(total)} (${pct}%)`;
+    const seconds = (performance.now() - this.busySince) / 1000;
+    const rate = seconds > 0.5 && done ? ` · ${(done / seconds / 1e6).toFixed(1)} MB/s` : "";
+    this.progressBytes.textContent = `${formatBytes(done)} of ${formatBytes(total)} (${pct}%)${rate}`;
   }
 
   setBusy(busy) {
     this.busy = busy;
+    this.busySince = performance.now();
+    this.hub.setDisabled(Boolean(busy));
     this.root.dataset.busy = busy ? busy.kind : "";
     this.dropZone.setAttribute("aria-disabled", busy ? "true" : "false");
     this.progress.hidden = !busy;
@@ -220,7 +238,11 @@ export class ModelsPanel {
 
   // ---------------------------------------------------------------- actions
 
-  async importFile(file) {
+  /**
+   * Import what `getFiles(signal)` gives (dropped or picked files, a download): a weights zip, or a Hugging Face
+   * GPT-2's files. `name` names a Hugging Face model (default: its folder's name).
+   */
+  async importFiles(getFiles, { name, what } = {}) {
     if (this.busy?.kind === "import") return;
     this.library = await this.opening.catch(() => null);
     if (!this.library) return;
@@ -228,25 +250,46 @@ export class ModelsPanel {
     if (this.busy) return;
     this.clearMessages();
     const controller = new AbortController();
+    const { signal } = controller;
     this.setBusy({ kind: "import", controller });
-    this.showProgress(`Importing ${file.name}`, 0, file.size);
+    let label = what ?? "the dropped files";
     let record = null;
     try {
-      record = await this.library.store.importZip(file, {
-        signal: controller.signal,
-        onProgress: ({ phase, done, total }) => this.showProgress(`Importing ${file.name}: ${phase}`, done, total),
-      });
-      await this.library.store.requestPersistence();
+      this.showProgress(`Reading ${label}`, 0, 0);
+      const model = classifyFiles(await (typeof getFiles === "function" ? getFiles(signal) : getFiles));
+      label = model.kind === "weights-zip" ? model.file.name : (name ?? modelName(model.files));
+      const onProgress = ({ phase, done, total }) => this.showProgress(`Importing ${label}: ${phase}`, done, total);
+      this.showProgress(`Importing ${label}`, 0, model.file?.size ?? 0);
+      const store = this.library.store;
+      record = model.kind === "weights-zip"
+        ? await store.importZip(model.file, { signal, onProgress })
+        : await importHuggingFace(store, this.loader.py, model.files, { name: label, signal, onProgress });
+      await store.requestPersistence();
     } catch (error) {
-      if (error instanceof ImportCancelled) this.showNotice(`Import of ${file.name} cancelled; nothing was stored.`);
-      else this.showError(`Could not import ${file.name}: ${error.message}`);
+      if (isCancel(error)) this.showNotice(`Import of ${label} cancelled; nothing was stored.`);
+      else this.showError(`Could not import ${label}: ${error.message}`);
     } finally {
+      this.hub.showIdle();
       this.setBusy(null);
       this.loader.resume();
       await this.refresh();
     }
     if (record) await this.loader.load(record.id);
     else if (this.loader.loadedId === null) await this.loader.loadActive(); // the drop stopped a load: finish it
+  }
+
+  /** Size first, then the files (resuming a dropped connection), then the same import as a drop. */
+  downloadFromHub({ repo, hubBase }) {
+    return this.importFiles(async (signal) => {
+      this.progress.hidden = true; // the hub control shows the download's own progress
+      const listing = await listHubModel(hubBase, repo, { signal });
+      this.hub.showListing(listing);
+      const files = await downloadHubModel(hubBase, repo, {
+        listing, signal, onProgress: (progress) => this.hub.showProgress(progress),
+      });
+      this.hub.showIdle();
+      return files;
+    }, { name: repo, what: repo });
   }
 
   async useModel(id) {

@@ -7,6 +7,7 @@
 
 const MODELS = "gpt2cells.worker.models";
 const NOTEBOOK = "gpt2cells.worker.notebook";
+const HF_IMPORT = "gpt2cells.worker.hf_import";
 
 export function pythonApi(runtime) {
   const call = async (fn, args = [], options = {}) => (await runtime.call(fn, args, {}, options)).value;
@@ -23,6 +24,19 @@ export function pythonApi(runtime) {
       /** {name, config} of the model in Python, or null. */
       loaded: () => call(`${MODELS}.loaded`),
       logitsFor: (text) => call(`${MODELS}.logits_for`, [text]),
+    },
+    hf: {
+      /** The JSON header's length from a .safetensors file's first 8 bytes (checked against its size). */
+      headerLength: (first8, fileSize, fileName) => call(`${HF_IMPORT}.header_length`, [first8, fileSize, fileName]),
+      /** Check config, headers and tokenizer; → {manifest, files, tensors: [{name, file, start, end, nbytes}], head}. */
+      plan: (name, configText, headers, indexText, tokenizer) =>
+        call(`${HF_IMPORT}.plan`, [name, configText, headers, indexText, tokenizer]),
+      /** A stored lm_head.weight must equal wte.weight (raw bytes of both, as in their files). */
+      checkHead: (wteBytes, headBytes) =>
+        call(`${HF_IMPORT}.check_head`, [wteBytes, headBytes], { transfer: [wteBytes, headBytes] }),
+      /** One tensor's bytes as in its file → the stored tensor's bytes (Uint8Array); the input is transferred. */
+      convert: (name, raw) => call(`${HF_IMPORT}.convert`, [name, raw], { transfer: [raw] }),
+      end: () => call(`${HF_IMPORT}.end`),
     },
     notebook: {
       open: (sources) => call(`${NOTEBOOK}.open`, [sources]),
