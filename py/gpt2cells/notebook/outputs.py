@@ -20,6 +20,7 @@ A cell's output is the value of its last line when that line is an expression (a
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ INLINE_LIMIT = 4096  # a Table of up to this many values travels whole; a bigger
 REPR_LIMIT = 10_000  # characters of repr kept for other values
 MAX_TABS = 8  # a tuple of up to this many arrays shows as tabs (q, k, v)
 SATURATE_RMS = 3.0  # the heatmap's colour saturates this many root-mean-squares away from 0
-SCALE_SAMPLE = 1 << 20  # a bigger array's colour scale is read from every n-th value ([12×1024×1024] scores)
+SCALE_SAMPLE = 1 << 16  # a bigger array's colour scale is read from evenly spaced values (logits, [12×T×T] scores)
 
 
 @dataclass
@@ -245,7 +246,8 @@ def grid_view(array, layered: bool) -> np.ndarray:
     return view.reshape(view.shape[0], -1, *view.shape[-2:])
 
 
-def last_expression_names(source: str) -> list[str] | None:
+@functools.lru_cache(maxsize=512)  # a block cell's layers are described one by one: parse its source once
+def last_expression_names(source: str) -> tuple[str, ...] | None:
     """`q, k, v` as a cell's last line names its tabs q, k and v."""
     try:
         tree = ast.parse(source)
@@ -255,7 +257,7 @@ def last_expression_names(source: str) -> list[str] | None:
         return None
     value = tree.body[-1].value
     if isinstance(value, (ast.Tuple, ast.List)):
-        return [element.id if isinstance(element, ast.Name) else str(i) for i, element in enumerate(value.elts)]
+        return tuple(element.id if isinstance(element, ast.Name) else str(i) for i, element in enumerate(value.elts))
     return None
 
 
@@ -274,15 +276,21 @@ def split_arrays(value, names=None) -> dict | None:
 
 
 def heat_scale(view: np.ndarray) -> dict:
-    """How the page colours a 2-D view: around 0 when it has both signs, else from its min to its max."""
-    view = view.reshape(-1)[::-(-view.size // SCALE_SAMPLE) or 1]  # [≤ SCALE_SAMPLE] evenly spaced values
-    finite = view[np.isfinite(view)] if view.dtype.kind == "f" else view
-    if finite.size == 0:
+    """How the page colours a view: around 0 when it has both signs, else from its min to its max (of at most
+    SCALE_SAMPLE evenly spaced values: a colour scale needs no more)."""
+    values = view.reshape(-1)[::-(-view.size // SCALE_SAMPLE) or 1]  # [≤ SCALE_SAMPLE] evenly spaced values
+    if values.size == 0:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # −inf (masked scores) or nan: colour by the finite ones
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return {"kind": "range", "lo": 0.0, "hi": 1.0}
+        lo, hi = float(values.min()), float(values.max())
     if lo < 0 < hi:
         # saturate at SATURATE_RMS root-mean-squares, so a few outliers do not wash out the rest
-        rms = float(np.sqrt(np.mean(np.square(finite, dtype=np.float64))))
+        wide = values.astype(np.float64)  # [≤ SCALE_SAMPLE]
+        rms = math.sqrt(float(wide @ wide) / wide.size)
         span = min(max(-lo, hi), SATURATE_RMS * rms)
         return {"kind": "diverging", "span": span or max(-lo, hi)}
     return {"kind": "range", "lo": lo, "hi": hi if hi > lo else lo + 1.0}
