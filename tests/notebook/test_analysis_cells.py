@@ -1,29 +1,24 @@
 """The Analysis part of the default notebook on CPython: what each analysis cell shows equals Hugging Face's own
 modules (with PyTorch hooks where an intervention is needed) or numpy written here on HF's raw weights.
 
-The model: a tiny random GPT-2 (3 layers, 4 heads) with a trained BPE vocabulary, and the built-in adder.
+The model: a tiny random GPT-2 (3 layers, 4 heads) with a trained BPE vocabulary. test_analysis_figures.py has
+the tests that need no torch (the adder, the pictures), which also run inside Pyodide.
 """
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-import gpt2cells
-from gpt2cells import analysis
-from gpt2cells.notebook import HeadPatterns, Heatmap, Notebook
-from gpt2cells.notebook.figures import block_means
-from gpt2cells.notebook.outputs import Outputs
-from tests import model_factory
-from tests.engine.hf_zip import hf_zip
+torch = pytest.importorskip("torch", reason="the Hugging Face oracle runs on CPython only")
 
-ADDER_ZIP = Path(__file__).resolve().parents[2] / "site" / "models" / "adder.zip"
-ANALYSIS_CELLS = ["logit_lens", "logit_attribution", "attention_overview", "head_scores", "patching_prompts",
-                  "patch_resid", "patch_heads", "steering"]
+import gpt2cells  # noqa: E402
+from gpt2cells import analysis  # noqa: E402
+from gpt2cells.notebook import Notebook  # noqa: E402
+from tests import model_factory  # noqa: E402
+from tests.engine.hf_zip import hf_zip  # noqa: E402
 
 torch.set_num_threads(1)  # the machine's two cores are shared
 
@@ -191,33 +186,6 @@ def test_head_patterns_are_hf_attentions_and_head_scores_follow_the_detector_for
     assert heatmap["heads"] == n_head
 
 
-def test_a_long_prompt_shows_block_means_of_each_pattern():
-    rng = np.random.default_rng(0)
-    patterns = rng.random((2, 3, 45, 45)).astype(np.float32)
-    figure = HeadPatterns(patterns)
-    assert figure.small.shape == (2, 3, 32, 32)
-    edges = np.linspace(0, 45, 33).astype(int)  # written out: block i covers rows edges[i] … edges[i + 1] − 1
-    expected = np.array([[[[patterns[l, h, edges[i]:edges[i + 1], edges[j]:edges[j + 1]].mean() for j in range(32)]
-                           for i in range(32)] for h in range(3)] for l in range(2)])
-    np.testing.assert_allclose(figure.small, expected, atol=1e-6)
-    np.testing.assert_allclose(block_means(patterns[:, :, :8, :8], 8), patterns[:, :, :8, :8])
-
-
-def test_heatmap_output_and_bad_input():
-    out = Outputs(None).describe_single("c", Heatmap([[0.5, -1.0], [2.0, float("nan")]], ["a", "b"], ["x", "y"], heads=1),
-                                        None, None, "")
-    assert strict_json(out) == {"kind": "heatmap", "title": None, "rows": 2, "cols": 2, "row_labels": ["a", "b"],
-                                "col_labels": ["x", "y"], "text": None, "values": [[0.5, -1.0], [2.0, "nan"]],
-                                "heads": 1, "scale": out["scale"]}
-    assert out["scale"]["kind"] == "diverging"
-    with pytest.raises(ValueError, match=r"expected 2 labels, got 3"):
-        Heatmap(np.zeros((2, 2)), col_labels=["a", "b", "c"])
-    with pytest.raises(ValueError, match=r"heads must be a number of columns in \[0, 2\], got 3"):
-        Heatmap(np.zeros((2, 2)), heads=3)
-    with pytest.raises(ValueError, match=r"attention patterns \[n_layer, n_head, n_seq, n_seq\], got shape \[3, 4\]"):
-        HeadPatterns(np.zeros((3, 4)))
-
-
 # ---- patching --------------------------------------------------------------------------------------------
 
 def swap_rows(replacement, positions):
@@ -272,7 +240,7 @@ def test_patching_cells_are_the_normalised_logit_difference_of_hf_hooked_runs(no
     assert np.abs(np.array(expected)).max() > 0.01  # some head does matter at the last position
 
 
-# ---- steering and the built-in adder ---------------------------------------------------------------------
+# ---- steering ---------------------------------------------------------------------------------------------
 
 def test_steering_cell_shows_plain_greedy_generation_and_the_steered_one(notebook, model, hf):
     names = notebook.final_namespace()
@@ -285,18 +253,3 @@ def test_steering_cell_shows_plain_greedy_generation_and_the_steered_one(noteboo
     steered = analysis.steer(model, ids, names["a_ids"], names["b_ids"], names["layer"], names["scale"], n_new,
                              pad_id=names["pad"])
     assert table["rows"][1] == [f"steered at layer {names['layer']}", model.decode(steered)]
-
-
-def test_the_adder_runs_the_analysis_part():
-    adder = gpt2cells.load(ADDER_ZIP)
-    notebook = Notebook(adder)
-    notebook.run("all")
-    assert {cell: notebook.cells[cell].status for cell in ANALYSIS_CELLS} == {cell: "ok" for cell in ANALYSIS_CELLS}
-    names = notebook.final_namespace()
-    assert (adder.decode([names["answer"]]), adder.decode([names["wrong"]])) == ("7", "8")  # 47 and 48, reversed
-    values = output(notebook, "patch_resid")["values"]
-    expected = analysis.patch_resid_pre(adder, adder.encode("12+35="), adder.encode("12+36="), names["answer"],
-                                        names["wrong"], [4, 5])
-    np.testing.assert_allclose(values, expected, atol=1e-6)
-    # entering block 0, the changed digit is all the difference: patching it is the clean run, the "=" is the same
-    assert abs(values[0][0] - 1) < 1e-5 and abs(values[0][1]) < 1e-5
