@@ -33,7 +33,7 @@ INLINE_LIMIT = 4096  # a Table of up to this many values travels whole; a bigger
 REPR_LIMIT = 10_000  # characters of repr kept for other values
 MAX_TABS = 8  # a tuple of up to this many arrays shows as tabs (q, k, v)
 SATURATE_RMS = 3.0  # the heatmap's colour saturates this many root-mean-squares away from 0
-SCALE_SAMPLE = 1 << 16  # a bigger array's colour scale is read from evenly spaced values (logits, [12×T×T] scores)
+SCALE_SAMPLE = 1 << 14  # a bigger array's colour scale is read from evenly spaced values (logits, [12×T×T] scores)
 
 
 @dataclass
@@ -278,7 +278,7 @@ def split_arrays(value, names=None) -> dict | None:
 def heat_scale(view: np.ndarray) -> dict:
     """How the page colours a view: around 0 when it has both signs, else from its min to its max (of at most
     SCALE_SAMPLE evenly spaced values: a colour scale needs no more)."""
-    values = view.reshape(-1)[::-(-view.size // SCALE_SAMPLE) or 1]  # [≤ SCALE_SAMPLE] evenly spaced values
+    values = view.flat[::-(-view.size // SCALE_SAMPLE) or 1]  # [≤ SCALE_SAMPLE] evenly spaced values (no copy of view)
     if values.size == 0:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
     lo, hi = float(values.min()), float(values.max())
