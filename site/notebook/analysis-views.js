@@ -10,6 +10,16 @@ import { el } from "./element.js";
 
 const PATTERN_PIXELS = 56; // a small multiple's side on screen, whatever the prompt's length
 
+/** A label that may be a token (" quick", "\n"): its edge spaces and control characters made visible, not "head 0"'s. */
+function showLabel(text) {
+  const label = String(text);
+  const inner = label.trim();
+  if (!inner) return showToken(label);
+  const start = label.indexOf(inner);
+  return showToken(label.slice(0, start)) + inner.replace(/[\n\t\r]/g, (c) => showToken(c)) +
+    showToken(label.slice(start + inner.length));
+}
+
 /** Keep `mark` in step with the selection while `node` is on the page. */
 function followSelection(node, selection, mark) {
   const follow = () => {
@@ -42,12 +52,12 @@ export function renderHeatmap(output, selection) {
   const header = table.createTHead().insertRow();
   header.append(el("th", { scope: "col" }));
   for (let c = 0; c < output.cols; c++) {
-    header.append(el("th", { scope: "col", text: output.col_labels ? showToken(output.col_labels[c]) : String(c) }));
+    header.append(el("th", { scope: "col", text: output.col_labels ? showLabel(output.col_labels[c]) : String(c) }));
   }
   const body = table.createTBody();
   for (let r = 0; r < output.rows; r++) {
     const row = body.insertRow();
-    row.append(el("th", { scope: "row", text: output.row_labels ? output.row_labels[r] : String(r) }));
+    row.append(el("th", { scope: "row", text: output.row_labels ? showLabel(output.row_labels[r]) : String(r) }));
     for (let c = 0; c < output.cols; c++) {
       const value = toNumber(output.values[r][c]);
       const text = output.text ? showToken(output.text[r][c]) : formatValue(value);

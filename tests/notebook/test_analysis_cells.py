@@ -218,7 +218,7 @@ def test_patching_cells_are_the_normalised_logit_difference_of_hf_hooked_runs(no
 
     positions = [t for t in range(len(clean)) if clean[t] != corrupt[t]] + [len(clean) - 1]
     resid = output(notebook, "patch_resid")
-    assert resid["col_labels"] == [f"{t} {notebook.model.decode([clean[t]])}" for t in positions]
+    assert resid["col_labels"] == [f"{notebook.model.decode([clean[t]])} ({t})" for t in positions]
     expected = [[normalised(hf_run(hf, corrupt, [(blocks[layer], swap_rows(resid_pre[layer], [t]))]).logits[0, -1].numpy(),
                             clean_last, corrupt_last, answer, wrong) for t in positions] for layer in range(len(blocks))]
     np.testing.assert_allclose(resid["values"], expected, atol=1e-4, rtol=0)

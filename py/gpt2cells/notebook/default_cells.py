@@ -462,7 +462,7 @@ positions = sorted(set(changed) | {len(clean_ids) - 1})  # the changed tokens an
 # recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: 9× as long)
 recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, len(positions)]
 Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],
-        [f"{t} {tokenizer.decode([clean_ids[t]])}" for t in positions], title="patched resid_pre: recovered")
+        [f"{tokenizer.decode([clean_ids[t]])} ({t})" for t in positions], title="patched resid_pre: recovered")
 ''')
 
 PATCH_HEADS = CellSpec(
