@@ -35,10 +35,40 @@ def resid_labels(n_layer):
     return [f"{layer}_pre" for layer in range(n_layer)] + ["final_post"]
 
 
+def each_layer(model, ids, what, use=None):
+    """One forward pass; use(value) sees each block's `what` (e.g. "attn.pattern") as the block computes it, and
+    only what use returns is kept, stacked: [n_layer, ...]. Model.run would keep every layer's value at once (the
+    attention patterns at 1024 tokens: 50 MB a layer for GPT-2 small, 200 MB for XL), and unembed every position.
+    """
+    kept = []
+
+    def record(name, value):
+        if name.startswith("blocks.") and name.endswith("." + what):
+            kept.append(value if use is None else use(value))
+        return value
+
+    steps.forward(model.check_ids(ids), model.params, model.config, record=record, last_only=True)
+    return np.stack(kept)  # [n_layer, ...]
+
+
+def traced(model, ids, names):
+    """Model.run(ids, names), except that the unembedding runs for the last position only: no name here is the
+    [n_seq, n_vocab] logits (at GPT-2's full context, 1024 × 50257 values and the time of the logits cell)."""
+    wanted, trace = set(names), {}
+
+    def record(name, value):
+        if name in wanted:
+            trace[name] = value
+        return value
+
+    steps.forward(model.check_ids(ids), model.params, model.config, record=record, last_only=True)
+    return trace
+
+
 def accumulated_resid(model, ids):
     """The residual stream entering every block, and the final one (before ln_f): [n_lens, n_seq, n_embd]."""
     names = [resid_pre(layer) for layer in range(model.config.n_layer)] + [final_resid(model.config)]
-    trace = model.run(ids, names)
+    trace = traced(model, ids, names)
     return np.stack([trace[name] for name in names])  # [n_lens, n_seq, n_embd]
 
 
@@ -49,22 +79,30 @@ def lens_logits(model, resid):
     return steps.unembed(normalized, p["wte.weight"])  # [n_seq, n_vocab]
 
 
-def logit_lens(model, ids):
+def logit_lens(model, ids, positions=None):
     """Per residual stream and position: the top token, its probability, and the probability of the final prediction.
 
-    Returns labels (n_lens names), top_ids / top_probs / final_probs [n_lens, n_seq], final_ids [n_seq] (the model's
-    own prediction at each position: the top token of the last row).
+    positions: which positions to read (default all; each costs n_lens rows through the whole unembedding).
+    Returns labels (n_lens names), positions, top_ids / top_probs / final_probs [n_lens, n_positions], final_ids
+    [n_positions] (the model's own prediction at each position: the top token of the last row).
     """
-    probs = [steps.softmax(lens_logits(model, resid)) for resid in accumulated_resid(model, ids)]  # n_lens x [n_seq, n_vocab]
-    final_ids = probs[-1].argmax(axis=-1)  # [n_seq]
-    positions = np.arange(len(final_ids))  # [n_seq]
-    top_ids = np.stack([p.argmax(axis=-1) for p in probs])  # [n_lens, n_seq]
+    positions = check_positions(positions, len(ids))
+    resids = accumulated_resid(model, ids)[:, positions]  # [n_lens, n_positions, n_embd]
+    rows = np.arange(len(positions))  # [n_positions]
+    final_ids = lens_logits(model, resids[-1]).argmax(axis=-1)  # [n_positions]
+    top_ids, top_probs, final_probs = [], [], []
+    for resid in resids:  # one stream at a time: [n_positions, n_vocab] probabilities are big at long prompts
+        probs = steps.softmax(lens_logits(model, resid))  # [n_positions, n_vocab]
+        top_ids.append(probs.argmax(axis=-1))  # [n_positions]
+        top_probs.append(probs[rows, top_ids[-1]])
+        final_probs.append(probs[rows, final_ids])
     return {
         "labels": resid_labels(model.config.n_layer),
-        "top_ids": top_ids,
-        "top_probs": np.stack([p[positions, top] for p, top in zip(probs, top_ids)]),  # [n_lens, n_seq]
+        "positions": positions,
+        "top_ids": np.stack(top_ids),  # [n_lens, n_positions]
+        "top_probs": np.stack(top_probs),  # [n_lens, n_positions]
         "final_ids": final_ids,
-        "final_probs": np.stack([p[positions, final_ids] for p in probs]),  # [n_lens, n_seq]
+        "final_probs": np.stack(final_probs),  # [n_lens, n_positions]
     }
 
 
@@ -199,11 +237,13 @@ def head_similarity(patterns, detection, exclude_bos=False, exclude_current_toke
     return 1 - difference.sum(axis=(1, 2)) / n_seq  # [n_head]
 
 
-def attention_patterns(model, ids):
-    """Every block's attention pattern: [n_layer, n_head, n_seq, n_seq]."""
-    names = [f"blocks.{layer}.attn.pattern" for layer in range(model.config.n_layer)]
-    trace = model.run(ids, names)
-    return np.stack([trace[name] for name in names])  # [n_layer, n_head, n_seq, n_seq]
+def attention_patterns(model, ids, reduce=None):
+    """Every block's attention pattern: [n_layer, n_head, n_seq, n_seq].
+
+    reduce: a function of one layer's [n_head, n_seq, n_seq] pattern, applied as the block computes it; only its
+    results are kept and stacked (a long prompt's patterns need not all be in memory at once).
+    """
+    return each_layer(model, ids, "attn.pattern", reduce)
 
 
 def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_current_token=False, error_measure="mul",
@@ -214,9 +254,7 @@ def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_curren
     attention_patterns if already computed (TransformerLens's `cache` argument). TransformerLens puts a BOS token
     in front of the prompt by default; here the ids are scored as given (put it in yourself to match).
     """
-    ids = model.check_ids(ids)
-    if len(ids) < 2:
-        raise PromptError("head detection needs at least 2 tokens (a one-token prompt can only attend to itself)")
+    ids = check_two_tokens(model, ids)
     if isinstance(detection_pattern, str):
         if detection_pattern not in DETECTION_PATTERNS:
             raise ValueError(f"detection_pattern must be an array or one of {HEAD_NAMES}, got {detection_pattern!r}")
@@ -230,14 +268,31 @@ def detect_head(model, ids, detection_pattern, exclude_bos=False, exclude_curren
                      for layer in patterns])  # [n_layer, n_head]
 
 
+def check_two_tokens(model, ids):
+    ids = model.check_ids(ids)
+    if len(ids) < 2:
+        raise PromptError("head detection needs at least 2 tokens (a one-token prompt can only attend to itself)")
+    return ids
+
+
 def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, error_measure="mul", patterns=None):
     """Previous-token, duplicate-token and induction scores of every head: head name → [n_layer, n_head].
 
-    patterns: the prompt's attention_patterns if already computed (else one forward pass serves all three).
+    patterns: the prompt's attention_patterns if already computed; else one forward pass scores each layer's
+    pattern for all three as the block computes it, keeping none of them.
     """
-    patterns = attention_patterns(model, ids) if patterns is None else patterns  # [n_layer, n_head, n_seq, n_seq]
-    return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure, patterns)
-            for name in HEAD_NAMES}
+    if patterns is not None:
+        return {name: detect_head(model, ids, name, exclude_bos, exclude_current_token, error_measure, patterns)
+                for name in HEAD_NAMES}
+    ids = check_two_tokens(model, ids)
+    detections = [DETECTION_PATTERNS[name](ids) for name in HEAD_NAMES]  # 3 x [n_seq, n_seq]
+
+    def score(layer_patterns):  # [n_head, n_seq, n_seq] -> [3, n_head]
+        return np.stack([head_similarity(layer_patterns, detection, exclude_bos, exclude_current_token, error_measure)
+                         for detection in detections])
+
+    scores = attention_patterns(model, ids, reduce=score)  # [n_layer, 3, n_head]
+    return {name: scores[:, i] for i, name in enumerate(HEAD_NAMES)}
 
 
 # ---- activation patching ---------------------------------------------------------------------------------

@@ -186,6 +186,31 @@ def test_head_patterns_are_hf_attentions_and_head_scores_follow_the_detector_for
     assert heatmap["heads"] == n_head
 
 
+def test_a_long_prompt_reads_the_last_16_positions_and_shows_pattern_block_means(model, hf):
+    prompt = "Hello, world! It's a test: numbers 12345 and 3.14159, e-mail me@example.com."  # 40-odd tokens
+    notebook = Notebook(model, {"prompt": f"prompt = {prompt!r}"})
+    notebook.run("all")
+    ids = notebook.final_namespace()["ids"]
+    n_seq = len(ids)
+    assert n_seq > 32
+    out = hf_run(hf, ids, output_hidden_states=True, output_attentions=True)
+    with torch.no_grad():
+        logits = [hf.lm_head(hf.transformer.ln_f(h))[0] for h in out.hidden_states[:-1]] + [out.logits[0]]
+    probs = torch.softmax(torch.stack(logits), dim=-1).numpy()[:, -16:]  # [n_layer + 1, 16, n_vocab]
+    top = tab(output(notebook, "logit_lens"), "top token")
+    assert top["col_labels"] == [model.decode([i]) for i in ids[-16:]]
+    np.testing.assert_allclose(top["values"], probs.max(-1), atol=1e-5, rtol=0)
+
+    attentions = np.stack([a[0].numpy() for a in out.attentions])  # [n_layer, n_head, T, T]
+    n_layer, n_head = attentions.shape[:2]
+    assert output(notebook, "attention_overview")["n_seq"] == n_seq
+    edges = np.linspace(0, n_seq, 33).astype(int)  # block i: rows edges[i] … edges[i + 1] − 1
+    expected = np.array([[[[attentions[l, h, edges[i]:edges[i + 1], edges[j]:edges[j + 1]].mean() for j in range(32)]
+                           for i in range(32)] for h in range(n_head)] for l in range(n_layer)])
+    window = notebook.output_slice("attention_overview", "", 0, 0, 0, n_layer * n_head * 32, 0, 32)
+    np.testing.assert_allclose(np.frombuffer(window, dtype="<f4").reshape(expected.shape), expected, atol=1e-5)
+
+
 # ---- patching --------------------------------------------------------------------------------------------
 
 def swap_rows(replacement, positions):

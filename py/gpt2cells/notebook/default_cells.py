@@ -355,11 +355,13 @@ LOGIT_LENS = CellSpec(
 from gpt2cells.analysis import logit_lens
 from gpt2cells.notebook import Heatmap
 
-lens = logit_lens(model, ids)  # top_ids, top_probs, final_probs: [n_layer + 1, T]
+positions = range(max(0, T - 16), T)  # the last 16 tokens (each costs n_layer + 1 rows through the unembedding)
+lens = logit_lens(model, ids, positions)  # top_ids, top_probs, final_probs: [n_layer + 1, len(positions)]
 top_tokens = [[tokenizer.decode([i]) for i in row] for row in lens["top_ids"]]
-{"top token": Heatmap(lens["top_probs"], lens["labels"], tokens, text=top_tokens, lo=0, hi=1,
+columns = [tokens[t] for t in positions]
+{"top token": Heatmap(lens["top_probs"], lens["labels"], columns, text=top_tokens, lo=0, hi=1,
                       title="each stream's most likely next token, coloured by its probability"),
- "final prediction": Heatmap(lens["final_probs"], lens["labels"], tokens, lo=0, hi=1,
+ "final prediction": Heatmap(lens["final_probs"], lens["labels"], columns, lo=0, hi=1,
                              title="each stream's probability of the model's own prediction")}
 ''')
 
@@ -394,9 +396,11 @@ ATTENTION_OVERVIEW = CellSpec(
     '''\
 from gpt2cells.analysis import attention_patterns
 from gpt2cells.notebook import HeadPatterns
+from gpt2cells.notebook.figures import thumbnail
 
-patterns = attention_patterns(model, ids)  # [n_layer, n_head, T, T]
-HeadPatterns(patterns, title="layers top to bottom, heads left to right")
+# each layer's [n_head, T, T] pattern as the block makes it; past 32 tokens, averaged over blocks of tokens
+small_patterns = attention_patterns(model, ids, reduce=thumbnail)  # [n_layer, n_head, ≤32, ≤32]
+HeadPatterns(small_patterns, title="layers top to bottom, heads left to right", n_seq=T)
 ''')
 
 HEAD_SCORES = CellSpec(
@@ -407,7 +411,7 @@ HEAD_SCORES = CellSpec(
 from gpt2cells.analysis import head_scores
 from gpt2cells.notebook import Heatmap
 
-scores = head_scores(model, ids, patterns=patterns)  # head type -> [n_layer, n_head]
+scores = head_scores(model, ids)  # head type -> [n_layer, n_head]
 layers, heads = [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)]
 {name.removesuffix("_head").replace("_", " "): Heatmap(score, layers, heads, heads=n_head, lo=0, hi=1)
  for name, score in scores.items()}

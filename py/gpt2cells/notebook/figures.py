@@ -53,20 +53,28 @@ class HeadPatterns:
     """Every head's attention pattern, [n_layer, n_head, n_seq, n_seq] (query row, key column), as small multiples.
 
     Prompts longer than PATTERN_SIZE tokens are shown averaged over blocks of tokens (each query block's mean
-    attention to each key block); clicking a pattern shows that layer and head in full in the attention cells.
+    attention to each key block, `thumbnail`); clicking a pattern shows that layer and head in full in the
+    attention cells. Patterns already made thumbnails (attention_patterns(..., reduce=thumbnail), which never
+    holds every layer's full pattern) pass n_seq, the prompt's length.
     """
 
-    def __init__(self, patterns, title=None):
+    def __init__(self, patterns, title=None, n_seq=None):
         patterns = np.asarray(patterns, dtype=np.float32)  # [n_layer, n_head, n_seq, n_seq]
         if patterns.ndim != 4 or patterns.shape[2] != patterns.shape[3] or patterns.shape[2] == 0:
             raise ValueError(f"HeadPatterns takes attention patterns [n_layer, n_head, n_seq, n_seq], "
                              f"got shape {list(patterns.shape)}")
-        self.n_layer, self.n_head, self.n_seq = patterns.shape[:3]
-        self.small = block_means(patterns, min(self.n_seq, PATTERN_SIZE))  # [n_layer, n_head, size, size]
+        self.n_layer, self.n_head = patterns.shape[:2]
+        self.n_seq = patterns.shape[2] if n_seq is None else int(n_seq)
+        self.small = thumbnail(patterns)  # [n_layer, n_head, size, size]
         self.title = None if title is None else str(title)
 
     def __repr__(self) -> str:
         return f"<HeadPatterns {self.n_layer} layers × {self.n_head} heads, {self.n_seq} tokens>"
+
+
+def thumbnail(patterns):
+    """[..., n, n] → [..., size, size] with size = min(n, PATTERN_SIZE): block means (a short prompt as it is)."""
+    return block_means(patterns, min(patterns.shape[-1], PATTERN_SIZE))
 
 
 def block_means(patterns, size):
