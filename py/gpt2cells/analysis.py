@@ -136,11 +136,11 @@ def logit_attribution(model, ids, token=None, other=None, position=-1):
     computed it), exactly up to rounding.
     """
     config, p = model.config, model.params
-    names = ["embed", "pos_embed", "logits", final_resid(config)]
+    names = ["embed", "pos_embed", final_resid(config)]
     names += [f"blocks.{layer}.{what}" for layer in range(config.n_layer) for what in ("attn.z", "mlp_out")]
-    trace = model.run(ids, names)
+    trace = traced(model, ids, names)
     position = range(len(ids))[position]  # a negative position counts from the end; out of range raises IndexError
-    logits = trace["logits"][position]  # [n_vocab]
+    logits = lens_logits(model, trace[final_resid(config)][position][None])[0]  # [n_vocab]: ln_f, unembed, as forward
     token = int(np.argmax(logits)) if token is None else check_token(model, token, "token")
     other = None if other is None else check_token(model, other, "other")
     wanted = p["wte.weight"][token]  # [n_embd]
