@@ -45,6 +45,9 @@ export function pythonApi(runtime) {
       /** float32 bytes of rows r0..r1, columns c0..c1 of one array output. */
       outputSlice: (cellId, path, layer, head, r0, r1, c0, c1) =>
         call(`${NOTEBOOK}.output_slice`, [cellId, path, layer, head, r0, r1, c0, c1]),
+      /** kind "reference" | "difference": the engine's value, or the cell's minus it, in the same window. */
+      compareSlice: (kind, cellId, path, layer, head, r0, r1, c0, c1) =>
+        call(`${NOTEBOOK}.compare_slice`, [kind, cellId, path, layer, head, r0, r1, c0, c1]),
       tokenText: (tokenId) => call(`${NOTEBOOK}.token_text`, [tokenId]),
       generateBegin: (settings) => call(`${NOTEBOOK}.generate_begin`, [settings]),
       /** Generate for about `seconds`; onToken receives each token as it is chosen. */

@@ -40,7 +40,8 @@ def check_context(n_tokens, n_ctx):
 
 def pos_embed(wpe, start, n_seq):
     check_context(start + n_seq, len(wpe))
-    return wpe[start:start + n_seq].astype(np.float32, copy=False)  # [n_seq, n_embd] (float16 rows widened)
+    # a copy, never a view of wpe: a cell that sets one of its values (a table edit) must not change the weights
+    return np.array(wpe[start:start + n_seq], dtype=np.float32)  # [n_seq, n_embd] (float16 rows widened)
 
 
 # ---- layer norm ------------------------------------------------------------------------------------------
@@ -100,7 +101,8 @@ def apply_mask(scores, mask):
 
 def softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))  # [..., n] (shifted so exp cannot overflow)
-    return e / e.sum(axis=-1, keepdims=True)  # [..., n]
+    e /= e.sum(axis=-1, keepdims=True)  # in place: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
+    return e  # [..., n]
 
 
 def weighted_values(pattern, v):

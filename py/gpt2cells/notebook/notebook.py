@@ -14,9 +14,12 @@ from . import files
 from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
 from .generation import Generation, new_tokens_room
-from .outputs import Outputs
+from .outputs import Outputs, grid_view, last_expression_names, split_arrays
+from .reference import Reference, combine, compare, difference, match_tabs, prediction_change, trace_names
 from .session import Session
 from .units import Cell
+
+PROMPT_CELL = "prompt"  # the reference follows the prompt: editing it is no edit of the model's computation
 
 
 class Notebook:
@@ -27,8 +30,12 @@ class Notebook:
         self.update_sources(sources)
         self.outputs = Outputs(getattr(model.config, "vocab_size", None))
         base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
-        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.outputs.summarize)
+        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.outputs.summarize,
+                               observe=self.observe_pass)
         self.generation: Generation | None = None
+        self.reference: Reference | None = None  # the engine's values for the current prompt
+        self.deltas: dict[str, list] = {}  # cell id -> per pass, how its value differs from the reference
+        self.shown_reference = None  # (cell id, layer, {tab: reference array}) of the last reference/difference shown
 
     @property
     def arrays(self) -> dict:
@@ -65,8 +72,12 @@ class Notebook:
 
     def describe_outputs(self, cells: list[Cell], namespace: dict, grouped: bool) -> None:
         labels = token_labels(namespace)
+        self.reference_for(namespace)
+        self.shown_reference = None
         for cell in cells:
             self.outputs.forget(cell.id)
+            if not grouped:
+                self.deltas[cell.id] = [self.delta_of(cell, cell.values[0], 0)] if cell.status == "ok" and cell.values else []
             if not (cell.status == "ok" or cell.values):
                 continue
             if grouped:
@@ -96,6 +107,7 @@ class Notebook:
             "error": run.error,
             "output": cell.output if cell.status in ("ok", "stale") else None,
             "runs": cell.runs,
+            "delta": self.delta_state(cell),
         }
 
     def states(self) -> list[dict]:
@@ -111,6 +123,17 @@ class Notebook:
         token_id = int(np.argmax(probs))
         return {"id": token_id, "text": self.model.tokenizer.decode([token_id]), "prob": float(probs[token_id])}
 
+    def prediction_change(self) -> dict | None:
+        """The prediction before → after the edits: the engine's next-token probabilities beside the cells'."""
+        reference = self.reference
+        if self.prediction() is None or reference is None:
+            return None
+        namespace = self.final_namespace()
+        if not reference.matches(self.model, namespace.get(CONTRACT.prompt_ids)):
+            return None
+        probs, before = namespace[CONTRACT.prediction], reference.last_probs()  # [n_vocab] each
+        return prediction_change(before, probs, self.model.tokenizer.decode) if before.shape == probs.shape else None
+
     def description(self) -> dict:
         config = self.model.config
         return {
@@ -120,7 +143,85 @@ class Notebook:
             "model": {"n_layer": config.n_layer, "n_head": config.n_head, "n_embd": config.n_embd,
                       "vocab_size": config.vocab_size, "tokenizer": getattr(self.model.tokenizer, "kind", "bpe")},
             "prediction": self.prediction(),
+            "prediction_change": self.prediction_change(),
         }
+
+    # -------------------------------------------------------------- the engine's values: what an edit changed
+
+    def reference_for(self, namespace: dict) -> None:
+        """The engine's values for the prompt's ids, computed again only when the ids (or the model) change."""
+        ids = namespace.get(CONTRACT.prompt_ids)
+        if ids is None or (self.reference is not None and self.reference.matches(self.model, ids)):
+            return
+        try:
+            self.reference = Reference(self.model, ids)
+        except Exception:  # ids the engine refuses (the token_ids cell says why): nothing to compare with
+            self.reference = None
+
+    def observe_pass(self, cell: Cell, pass_index: int, value) -> None:
+        """A block cell's value at one layer, before it is let go: compare it now, while it is here."""
+        if pass_index == 0:
+            self.deltas[cell.id] = []
+        self.deltas.setdefault(cell.id, []).append(self.delta_of(cell, value, pass_index))
+
+    def delta_of(self, cell: Cell, value, layer: int) -> dict | None:
+        """{"mark": "engine" | "unchanged" | "differs" | "shape" | "other", ...compare()'s numbers, "pristine"}."""
+        names = trace_names(cell.spec.trace)
+        if not names or self.reference is None:
+            return None
+        pristine = self.pristine(cell, layer)
+        arrays = split_arrays(value, last_expression_names(cell.source))
+        if arrays is None:
+            return {"mark": "other", "pristine": pristine, "text": f"not an array ({type(value).__name__}): nothing to compare"}
+        references = self.reference.values(names, layer)
+        matched = match_tabs(arrays, references)
+        if matched is None:
+            result = {"shape": [list(references[0].shape), list(np.shape(next(iter(arrays.values()))))]}
+        else:
+            result = combine([compare(arrays[key], matched[key]) for key in matched])
+        mark = "shape" if "shape" in result else ("engine" if pristine else "unchanged") if result["equal"] else "differs"
+        return {"mark": mark, "pristine": pristine, **result}
+
+    def pristine(self, cell: Cell, layer: int) -> bool:
+        """No cell that runs before this one's value (or this one) has edited code, the prompt aside."""
+        target = next(i for i, spec in enumerate(self.specs) if spec.id == cell.id)
+        for index, spec in enumerate(self.specs):
+            if spec.id == PROMPT_CELL or self.cells[spec.id].source == spec.source:
+                continue
+            in_block = spec.group is not None and spec.group == cell.spec.group
+            if index <= target or (in_block and layer > 0):
+                return False
+        return True
+
+    def delta_state(self, cell: Cell) -> dict | None:
+        deltas = self.deltas.get(cell.id)
+        if cell.status != "ok" or not deltas or all(d is None for d in deltas):
+            return None
+        return {"passes": deltas}
+
+    def compare_slice(self, kind: str, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
+        """A window of the engine's value ("reference") or of value − reference ("difference"), as float32 bytes."""
+        if kind not in ("reference", "difference"):
+            raise ValueError(f"kind must be 'reference' or 'difference', got {kind!r}")
+        layer, key = int(layer), path or ""
+        shown = self.shown_reference
+        if shown is None or shown[:2] != (cell_id, layer):
+            cell = self.cells[cell_id]
+            if self.reference is None or not trace_names(cell.spec.trace):
+                raise KeyError(f"cell {cell_id!r} has no engine value to compare with")
+            arrays = split_arrays(self.cell_value(cell_id, layer), last_expression_names(cell.source))
+            matched = match_tabs(arrays, self.reference.values(trace_names(cell.spec.trace), layer)) if arrays else None
+            if matched is None:
+                raise KeyError(f"cell {cell_id!r}: its value and the engine's differ in shape")
+            shown = self.shown_reference = (cell_id, layer, matched, arrays)
+        reference, value = shown[2].get(key), shown[3].get(key)
+        if reference is None:
+            raise KeyError(f"cell {cell_id!r} has no table {key!r}")
+        s, rows, cols = int(head), slice(int(r0), int(r1)), slice(int(c0), int(c1))
+        window = grid_view(reference, False)[0][s, rows, cols]  # [rows, cols]
+        if kind == "difference":
+            window = difference(grid_view(value, False)[0][s, rows, cols], window)  # [rows, cols]
+        return np.ascontiguousarray(window, dtype="<f4").tobytes()
 
     # -------------------------------------------------------------- generation
 

@@ -30,13 +30,15 @@ def changed_bindings(before: dict, after: dict) -> set[str]:
 
 
 class Session:
-    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize):
+    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize, observe=None):
         """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran;
-        summarize(value, source) keeps what describing a group cell's pass needs once its value is let go."""
+        summarize(value, source) keeps what describing a group cell's pass needs once its value is let go;
+        observe(cell, pass_index, value) sees each group pass's value first (the notebook compares it with the engine's)."""
         self.units: list[Unit] = build_units(cells, groups)
         self.base_namespace = base_namespace
         self.describe_outputs = describe_outputs
         self.summarize = summarize
+        self.observe = observe
 
     def unit_of(self, cell_id: str) -> int:
         for index, unit in enumerate(self.units):
@@ -159,6 +161,8 @@ class Session:
         """Summarize a group pass's values; let them go unless it is the last pass (the namespace holds those)."""
         for cell in unit.cells:
             if len(cell.values) > len(cell.summaries):
+                if self.observe is not None:
+                    self.observe(cell, len(cell.summaries), cell.values[-1])
                 cell.summaries.append(self.summarize(cell.values[-1], cell.source))
                 if not last:
                     cell.values[-1] = None

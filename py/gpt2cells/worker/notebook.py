@@ -27,11 +27,17 @@ def open(sources=None) -> dict:  # noqa: A001 - the page's verb
 def run(mode="all", cell_id=None, sources=None, progress=None) -> dict:
     notebook = _current()
     ran = notebook.run(mode, cell_id, dict(sources or {}), progress=progress)
-    return {"cells": notebook.states(), "ran": ran, "prediction": notebook.prediction()}
+    return {"cells": notebook.states(), "ran": ran, "prediction": notebook.prediction(),
+            "prediction_change": notebook.prediction_change()}
 
 
 def output_slice(cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
     return _current().output_slice(cell_id, path, layer, head, r0, r1, c0, c1)
+
+
+def compare_slice(kind, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
+    """A window of the engine's value ("reference") or of the cell's value minus it ("difference")."""
+    return _current().compare_slice(kind, cell_id, path, layer, head, r0, r1, c0, c1)
 
 
 def token_text(token_id) -> str:

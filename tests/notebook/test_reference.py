@@ -1,0 +1,201 @@
+"""Edit impact (issue #16) on CPython: each traced cell is marked equal to the engine until an edit, then
+shows how far it moved; the prediction before → after; the engine's value and the difference as grids.
+
+Oracle: GPT-2's forward pass written here in NumPy from the model's weights (with a switch for each edit the
+tests make), not gpt2cells.steps.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpt2cells
+from gpt2cells.notebook import Notebook
+
+BLOCK = ["ln_1", "qkv", "heads", "scores", "mask", "softmax", "weighted_values", "merge_project", "residual_1",
+         "ln_2", "mlp_up", "gelu", "mlp_down", "residual_2"]
+BEFORE_BLOCK = ["token_embeddings", "position_embeddings", "embedding_sum"]
+AFTER_BLOCK = ["final_ln", "logits"]
+GELU_DEFAULT = "activated = gelu(hidden)                             # [T, 4·n_embd]\nactivated"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from tests.notebook_session.test_default_notebook_session import pack_session_model
+    return gpt2cells.load(pack_session_model(tmp_path_factory.mktemp("reference-model")))
+
+
+# ---- the oracle --------------------------------------------------------------------------------------------
+
+def ln(x, g, b, eps):
+    x = x.astype(np.float64)
+    mu = x.mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * g + b
+
+
+def native_probs(model, ids, relu=False, set_hidden=None, ablate=None):
+    """Next-token probabilities in float64 NumPy. set_hidden=(layer, row, col, value) sets one activated unit;
+    ablate=(layer, head) zeroes that head's weighted values."""
+    p, c = {k: v.astype(np.float64) for k, v in model.params.items()}, model.config
+    eps, n_head = c.layer_norm_epsilon, c.n_head
+    T = len(ids)
+    x = p["wte.weight"][ids] + p["wpe.weight"][:T]
+    for i in range(c.n_layer):
+        h = f"h.{i}."
+        a = ln(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"], eps) @ p[h + "attn.c_attn.weight"].T + p[h + "attn.c_attn.bias"]
+        q, k, v = (t.reshape(T, n_head, -1).transpose(1, 0, 2) for t in np.split(a, 3, axis=-1))
+        s = q @ k.transpose(0, 2, 1) / math.sqrt(q.shape[-1])
+        s = np.where(np.triu(np.ones((T, T), bool), 1), -np.inf, s)
+        w = np.exp(s - s.max(-1, keepdims=True))
+        z = (w / w.sum(-1, keepdims=True)) @ v
+        if ablate and ablate[0] == i:
+            z[ablate[1]] = 0
+        x = x + z.transpose(1, 0, 2).reshape(T, -1) @ p[h + "attn.c_proj.weight"].T + p[h + "attn.c_proj.bias"]
+        u = ln(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"], eps) @ p[h + "mlp.c_fc.weight"].T + p[h + "mlp.c_fc.bias"]
+        u = np.maximum(u, 0) if relu else 0.5 * u * (1 + np.tanh(math.sqrt(2 / math.pi) * (u + 0.044715 * u ** 3)))
+        if set_hidden and set_hidden[0] == i:
+            u[set_hidden[1], set_hidden[2]] = set_hidden[3]
+        x = x + u @ p[h + "mlp.c_proj.weight"].T + p[h + "mlp.c_proj.bias"]
+    logits = ln(x, p["ln_f.weight"], p["ln_f.bias"], eps)[-1] @ p["wte.weight"].T
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+
+def marks(notebook, layer):
+    """cell id -> its mark at `layer` (block cells) or its only mark."""
+    result = {}
+    for state in notebook.states():
+        if state["delta"] is not None:
+            passes = state["delta"]["passes"]
+            result[state["id"]] = passes[min(layer, len(passes) - 1)]["mark"]
+    return result
+
+
+def with_line(source, line):
+    """A line put before the cell's last line, as the page's table edit and head ablation do."""
+    lines = source.split("\n")
+    return "\n".join(lines[:-1] + [line, lines[-1]])
+
+
+def check_change(change, before, after):
+    old_top = int(np.argmax(before))
+    assert change["old_top"]["id"] == old_top
+    assert change["old_top"]["before"] == pytest.approx(before[old_top], rel=1e-4, abs=1e-7)
+    assert change["old_top"]["after"] == pytest.approx(after[old_top], rel=1e-4, abs=1e-7)
+    assert change["old_top"]["rank_after"] == 1 + int(np.sum(after > after[old_top] * (1 + 1e-5)))
+    assert [t["id"] for t in change["top"]][0] == int(np.argmax(after))
+    for token in change["top"]:
+        assert token["before"] == pytest.approx(before[token["id"]], rel=1e-4, abs=1e-7)
+        assert token["after"] == pytest.approx(after[token["id"]], rel=1e-4, abs=1e-7)
+
+
+# ---- tests -------------------------------------------------------------------------------------------------
+
+def test_unedited_run_marks_every_traced_cell_equal_to_the_engine(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    n_layer = model.config.n_layer
+    for layer in range(n_layer):
+        got = marks(notebook, layer)
+        assert set(got) == set(BEFORE_BLOCK + BLOCK + AFTER_BLOCK)
+        assert set(got.values()) == {"engine"}, got
+    for cell_id in BLOCK:
+        assert len(notebook.state(notebook.cells[cell_id])["delta"]["passes"]) == n_layer
+    change = notebook.prediction_change()
+    assert change["changed"] is False and change["old_top"]["rank_after"] == 1
+    ids = notebook.final_namespace()["ids"]
+    probs = native_probs(model, ids)
+    check_change(change, probs, probs)
+
+
+def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
+    layer0 = marks(notebook, 0)
+    at_gelu = BLOCK.index("gelu")
+    for cell_id in BEFORE_BLOCK + BLOCK[:at_gelu]:
+        assert layer0[cell_id] == "engine", cell_id
+    for cell_id in BLOCK[at_gelu:] + AFTER_BLOCK:
+        assert layer0[cell_id] == "differs", cell_id
+    layer1 = marks(notebook, 1)
+    assert {layer1[c] for c in BLOCK} == {"differs"}  # layer 1 reads what layer 0's GELU changed
+    gelu = notebook.state(notebook.cells["gelu"])["delta"]["passes"][0]
+    hidden = notebook.session.value_at("mlp_up", 0).astype(np.float64)
+    relu_minus_gelu = np.abs(np.maximum(hidden, 0) - 0.5 * hidden * (1 + np.tanh(math.sqrt(2 / math.pi) * (hidden + 0.044715 * hidden ** 3))))
+    assert gelu["max_abs"] == pytest.approx(relu_minus_gelu.max(), rel=1e-4)
+    ids = notebook.final_namespace()["ids"]
+    check_change(notebook.prediction_change(), native_probs(model, ids), native_probs(model, ids, relu=True))
+
+
+def test_a_set_value_moves_what_follows_and_removing_it_restores_the_engine_marks(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    edited = with_line(GELU_DEFAULT, "if layer == 1: activated[2, 5] = 0.5  # set in the table")
+    notebook.run("cell", "gelu", {"gelu": edited})
+    layer0 = marks(notebook, 0)
+    assert {layer0[c] for c in BEFORE_BLOCK + BLOCK[:BLOCK.index("gelu")]} == {"engine"}
+    assert {layer0[c] for c in BLOCK[BLOCK.index("gelu"):]} == {"unchanged"}  # the edited cell and after: equal at layer 0
+    assert marks(notebook, 1)["gelu"] == "differs" and marks(notebook, 1)["ln_1"] == "unchanged"  # after the edited cell ran
+    assert marks(notebook, 2)["ln_1"] == "differs" and marks(notebook, 2)["logits"] == "differs"
+    ids = notebook.final_namespace()["ids"]
+    before = native_probs(model, ids)
+    check_change(notebook.prediction_change(), before,
+                 native_probs(model, ids, set_hidden=(1, 2, 5, 0.5)))
+    notebook.run("cell", "gelu", {"gelu": notebook.cells["gelu"].spec.source})
+    for layer in range(model.config.n_layer):
+        assert set(marks(notebook, layer).values()) == {"engine"}
+
+
+def test_head_ablation_equals_a_native_run_with_that_head_zeroed(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    source = notebook.cells["weighted_values"].spec.source
+    notebook.run("cell", "weighted_values", {"weighted_values": with_line(source, "if layer == 1: z[2] = 0  # ablate head 2 of layer 1")})
+    assert marks(notebook, 1)["weighted_values"] == "differs" and marks(notebook, 1)["softmax"] == "unchanged"
+    assert marks(notebook, 0)["softmax"] == "engine" and marks(notebook, 0)["weighted_values"] == "unchanged"
+    ids = notebook.final_namespace()["ids"]
+    check_change(notebook.prediction_change(), native_probs(model, ids), native_probs(model, ids, ablate=(1, 2)))
+
+
+def test_shape_changes_and_non_finite_values_are_named(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    n_embd = model.config.n_embd
+    notebook.run("cell", "final_ln", {"final_ln": "x_final = layer_norm(x, params['ln_f.weight'], params['ln_f.bias'], eps)[:, :20]\nx_final"})
+    final = notebook.state(notebook.cells["final_ln"])["delta"]["passes"][0]
+    T = len(notebook.final_namespace()["ids"])
+    assert final["mark"] == "shape" and final["shape"] == [[T, n_embd], [T, 20]]
+    notebook.run("cell", "gelu", {"gelu": with_line(GELU_DEFAULT, "if layer == 2: activated[0, :3] = [np.nan, np.inf, -np.inf]")})
+    gelu = notebook.state(notebook.cells["gelu"])["delta"]["passes"]
+    assert gelu[1]["mark"] == "unchanged" and gelu[2]["mark"] == "differs"
+    assert (gelu[2]["nan"], gelu[2]["inf"]) == (1, 2)
+
+
+def test_reference_and_difference_windows(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
+    T, width = notebook.final_namespace()["T"], 4 * model.config.n_embd
+
+    def window(kind, cell_id, layer=0, head=0, tab="", rows=T, cols=width):
+        data = notebook.compare_slice(kind, cell_id, tab, layer, head, 0, rows, 0, cols)
+        return np.frombuffer(data, dtype="<f4").reshape(rows, cols)
+
+    hidden = notebook.session.value_at("mlp_up", 0).astype(np.float64)  # layer 0's input is the engine's
+    tanh_gelu = 0.5 * hidden * (1 + np.tanh(math.sqrt(2 / math.pi) * (hidden + 0.044715 * hidden ** 3)))
+    np.testing.assert_allclose(window("reference", "gelu", 0), tanh_gelu, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(window("difference", "gelu", 0), np.maximum(hidden, 0) - tanh_gelu, rtol=1e-4, atol=1e-5)
+    n_embd = model.config.n_embd
+    assert np.any(window("difference", "ln_1", 1, cols=n_embd) != 0) and np.all(window("difference", "ln_1", 0, cols=n_embd) == 0)
+    # masked scores: −inf in both is no difference; q, k, v tabs take their third of the engine's qkv
+    n_head = model.config.n_head
+    assert np.all(window("difference", "mask", 0, head=n_head - 1, cols=T) == 0)
+    assert np.all(window("difference", "qkv", 0, tab="k", cols=model.config.n_embd) == 0)
+    with pytest.raises(KeyError):
+        notebook.compare_slice("reference", "probabilities", "", 0, 0, 0, 1, 0, 1)
