@@ -259,10 +259,14 @@ class OurPage:
     """The built page in one fresh profile: its user-visible flows (measure_flows), then its engine as a
     runner for interleave (prompt_ms, decode), timed inside the page's worker."""
 
-    def __init__(self, browser, site_url: str, model: BenchModel, hf_tokens: list[int], zip_path: Path | None = None):
+    def __init__(self, browser, site_url: str, model: BenchModel, hf_tokens: list[int], zip_path: Path | None = None,
+                 stop_auto_run: bool = False):
         """zip_path: which of the model's zips the page imports (default the float32 one); hf_tokens are Hugging
-        Face's greedy tokens on the weights that zip holds."""
+        Face's greedy tokens on the weights that zip holds. stop_auto_run: press the notebook's Stop when it runs
+        all cells after a load (for GPT-2 large/XL its Analysis group, n_layer × n_head patched runs, takes many
+        minutes and would hold the worker the engine is timed in)."""
         self.model, self.site_url, self.hf_tokens = model, site_url, hf_tokens
+        self.stop_auto_run = stop_auto_run
         self.zip_path = zip_path or model.zip_path
         self.name = read_manifest(self.zip_path)["name"]
         self.context, self.page = new_page(browser)
@@ -319,6 +323,7 @@ class OurPage:
         start = page.evaluate("performance.now()")
         page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(self.zip_path))
         ready = wait_for_state(page, "model-status", "ready", self.name)
+        self.stop_notebook_run()
         status_log = page.evaluate("window.__benchStatusLog")
         loading = [e["t"] for e in status_log if e["state"] == "loading" and self.name in e["text"]]
         stored_s = (loading[0] - start) / 1e3 if loading else "n/a (no loading state seen after the import)"
@@ -330,9 +335,28 @@ class OurPage:
         self.page.reload()
         runtime = wait_for_state(self.page, "runtime-status", "ready") / 1e3
         seconds = wait_for_state(self.page, "model-status", "ready", self.name) / 1e3
+        self.stop_notebook_run()
         memory = self.wasm_memory()
         log(f"page: reload to model ready {seconds:.2f} s (runtime at {runtime:.2f} s), wasm {memory / 2**20:.0f} MiB")
         return {"s": seconds, "runtime_s": runtime, "stages_s": stage_seconds(self.page), "wasm_memory_bytes": memory}
+
+    def stop_notebook_run(self):
+        """With stop_auto_run: wait (≤ 60 s) for the notebook's run after a load to start, then press Stop; the
+        page restarts Python and loads the model again, and the notebook then waits for Run all."""
+        if not self.stop_auto_run:
+            return
+        try:
+            self.page.wait_for_function("""() => {
+                const button = document.querySelector('[data-testid="interrupt"]');
+                return button && !button.disabled;
+            }""", timeout=60_000, polling=100)
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: no run started, nothing to stop
+            return
+        self.page.click('[data-testid="interrupt"]')  # Stop restarts Python, which loads the model again
+        self.page.wait_for_function("""() => document.querySelector('[data-testid="model-status"]')
+            ?.dataset.state !== "ready" """, timeout=60_000, polling=50)
+        wait_for_state(self.page, "model-status", "ready", self.name)
+        log("page: stopped the notebook's run after the load (Python restarted, the model loaded again)")
 
     def run_all(self, repeats: int):
         page = self.page

@@ -314,7 +314,7 @@ def measure_big(model, dtypes, repeats):
         try:
             for dtype in dtypes:
                 page = browser.OurPage(chromium, site_url, model, (results[f"hf_{dtype}"] or {}).get("tokens", []),
-                                       zip_path=model.zip_for(dtype))
+                                       zip_path=model.zip_for(dtype), stop_auto_run=True)
                 try:
                     page.phase("cold_start", page.cold_start)
                     if "na" not in page.phase("import", page.import_zip):

@@ -18,6 +18,7 @@ const SITE = new URL("./", import.meta.url);
 let pyodide = null;
 let namespace = null;     // globals of "exec" requests, shared between them like a notebook's
 let callBridge = null;    // Python function: call fn(*args, **kwargs) with Python-side unpacking
+let buffers = null;       // gpt2cells.worker.buffers: copies past 2 GiB of wasm memory (see bufferArgs)
 let current = null;       // the request being served: {id, stdout: [], stderr: []}
 const queue = [];         // requests wait for boot, then run one at a time (Python is single-threaded)
 let booted = false;
@@ -43,9 +44,48 @@ function describeError(error) {
   return { type, message: lines[lines.length - 1], traceback: traceback.trim() };
 }
 
+// Pyodide 314.0.3 copies buffers between JS and wasm memory at a signed address, wrong past 2 GiB of heap
+// (py/gpt2cells/worker/buffers.py). Up to 2 GiB its own conversions are kept; beyond, buffers cross through
+// gpt2cells.worker.buffers, which copies at the unsigned address.
+const SIGNED_LIMIT = 2 ** 31;
+const heapBytes = () => pyodide._module.HEAPU8.length;
+const FORMATS = { Int8Array: "b", Int16Array: "h", Uint16Array: "H", Int32Array: "i", Uint32Array: "I",
+                  BigInt64Array: "q", Float32Array: "f", Float64Array: "d" };
+
+function bufferBytes(value) {
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return value.byteLength;
+  if (Array.isArray(value)) return value.reduce((sum, item) => sum + bufferBytes(item), 0);
+  if (value && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value).reduce((sum, item) => sum + bufferBytes(item), 0);
+  }
+  return 0;
+}
+
+/** args with each buffer replaced by a Python memoryview made by buffers.buffer_in (proxies collects them). */
+function bufferArgs(value, proxies) {
+  if (value instanceof ArrayBuffer || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value)
+      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    const proxy = buffers.buffer_in(bytes, FORMATS[value.constructor.name] ?? "B");
+    proxies.push(proxy);
+    return proxy;
+  }
+  if (Array.isArray(value)) return value.map((item) => bufferArgs(item, proxies));
+  if (value && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, bufferArgs(item, proxies)]));
+  }
+  return value;
+}
+
 function toTransferable(value) {
   if (value === undefined || value === null) return { value: null, repr: null };
   if (typeof value !== "object" && typeof value !== "function") return { value, repr: null };
+  if (heapBytes() > SIGNED_LIMIT && value.type !== undefined) {
+    const safe = buffers.buffers_out(value);
+    value.destroy?.();
+    value = safe;
+    if (typeof value?.toJs !== "function") return { value: value ?? null, repr: null }; // a typed array or a primitive
+  }
   // A PyProxy: convert dict -> plain object, list -> Array, numpy arrays -> TypedArrays.
   try {
     const converted = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
@@ -85,7 +125,10 @@ async function run(request) {
         post({ type: "progress", id, data: plain });
       };
     }
-    const args = pyodide.toPy(request.args ?? []);
+    const proxies = [];
+    const plainArgs = request.args ?? [];
+    const args = pyodide.toPy(heapBytes() + bufferBytes(plainArgs) > SIGNED_LIMIT ? bufferArgs(plainArgs, proxies) : plainArgs);
+    proxies.forEach((proxy) => proxy.destroy());
     const pyKwargs = pyodide.toPy(kwargs);
     try {
       const result = callBridge(fn, args, pyKwargs);
@@ -174,6 +217,7 @@ async function boot() {
     namespace = pyodide.globals.get("dict")();
     callBridge = pyodide.runPython("def _call(fn, args, kwargs):\n    return fn(*args, **kwargs)\n_call",
                                    { globals: pyodide.globals.get("dict")() });
+    buffers = pyodide.pyimport("gpt2cells.worker.buffers");
     const versions = pyodide.runPython(
       "import sys, numpy, regex, gpt2cells.matmul\n" +
       "{'python': sys.version.split()[0], 'numpy': numpy.__version__, 'regex': regex.__version__,\n" +

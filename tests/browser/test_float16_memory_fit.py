@@ -191,3 +191,38 @@ def test_a_model_that_cannot_run_is_refused_before_anything_is_stored(page, site
     snapshot = idb_snapshot(page)
     assert snapshot is None or (snapshot["models"] == [] and snapshot["blobs"] == [])
     expect_builtin_ready(page)  # the page goes on with the model it had
+
+
+# ---------------------------------------------------------------- buffers past 2 GiB of wasm memory
+
+_CROSS_JS = """async () => {
+  const runtime = window.gpt2cells.runtime;
+  const sent = new Uint8Array(3 * 2 ** 20).map((_, i) => (i * 7 + 3) % 251);
+  const expected = sent.reduce((sum, b) => sum + b, 0);
+  const inside = await runtime.call("gpt2cells.worker.buffers_check.receive", [sent.buffer, new Float32Array([1.5, -2.25])]);
+  const back = (await runtime.exec("import numpy as np\\n(np.arange(2 ** 20, dtype=np.int64) % 251).astype(np.uint8).tobytes()")).value;
+  const bytes = new Uint8Array(back.buffer, back.byteOffset, back.byteLength);
+  let wrong = 0;
+  for (let i = 0; i < bytes.length; i++) wrong += bytes[i] !== i % 251;
+  return {expected, inside: inside.value, returned: bytes.length, wrong};
+}"""
+
+
+def test_buffers_cross_between_page_and_python_past_2_gib(ready_page, run_python):
+    """Pyodide 314.0.3's own copies fail (page → Python) or return other bytes (Python → page) past 2 GiB;
+    the worker copies there itself (gpt2cells.worker.buffers). Checked against sums computed on each side."""
+    page = ready_page
+    heap = run_python(page, "import builtins, numpy as np, pyodide_js\n"
+                            "builtins._ballast = [np.ones(2 ** 27, dtype=np.uint8) for _ in range(18)]  # 2.25 GiB\n"
+                            "pyodide_js._module.HEAPU8.buffer.byteLength")
+    assert heap > 2 ** 31
+    run_python(page, "import sys, types\n"
+                     "check = types.ModuleType('gpt2cells.worker.buffers_check')\n"
+                     "exec('import numpy as np\\ndef receive(raw, floats):\\n"
+                     "    return [int(np.frombuffer(raw, dtype=np.uint8).sum()), list(memoryview(floats).cast(\"B\").cast(\"f\"))]', "
+                     "check.__dict__)\n"
+                     "sys.modules['gpt2cells.worker.buffers_check'] = check\n")
+    result = page.evaluate(_CROSS_JS)
+    assert result["inside"] == [result["expected"], [1.5, -2.25]]
+    assert result["returned"] == 2 ** 20 and result["wrong"] == 0
+    run_python(page, "import builtins\ndel builtins._ballast")
