@@ -325,8 +325,8 @@ cache_table(KVCache(config, 1))  # empty until Generate runs; then the cache aft
 # These cells run the engine's own forward pass (Model.run) on the loaded model, not the cells above: an edit
 # up there does not change them. They run with Run all, on small settings: the patching cells patch the changed
 # and the last positions (resid_pre) and the last position (heads) by default, and say what every position
-# costs. On GPT-2 small at 15 tokens the part takes about 30 forward passes' time, the head patching 13 of them
-# (docs/analysis.md); on the built-in adder, milliseconds.
+# costs. On GPT-2 small at 15 tokens the part takes about 40 forward passes' time, the head patching 17 of them
+# (bench/analysis.py, docs/analysis.md); on the built-in adder, milliseconds.
 
 
 @dataclass(frozen=True)
@@ -463,7 +463,7 @@ from gpt2cells.notebook import Heatmap
 
 changed = [t for t, (a, b) in enumerate(zip(clean_ids, corrupt_ids)) if a != b]
 positions = sorted(set(changed) | {len(clean_ids) - 1})  # the changed tokens and the last one (earlier ones
-# recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: 9× as long)
+# recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: ~10× as long)
 recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, len(positions)]
 Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],
         [f"{tokenizer.decode([clean_ids[t]])} ({t})" for t in positions], title="patched resid_pre: recovered")
@@ -477,7 +477,7 @@ PATCH_HEADS = CellSpec(
 from gpt2cells.analysis import patch_head
 from gpt2cells.notebook import Heatmap
 
-positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: 2.5× as long)
+positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: ~3× as long)
 recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, n_head]
 Heatmap(recovered_heads, [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)],
         heads=n_head, title="patched head outputs: recovered")
