@@ -17,6 +17,11 @@ export function groupBox(group, model, selection) {
     (value) => selection.select(value, selection.head));
   const head = chooser("head-select", "Attention head shown", model.n_head, "head", selection.head,
     (value) => selection.select(selection.layer, value));
+  // one click zeroes the shown head's output in the weighted-values step (a visible line; the notebook adds it)
+  const ablate = el("button", { type: "button", testid: "ablate-head", text: "ablate",
+    title: "Zero this head's output at this layer: adds a line to the Weighted values cell (again: removes it)" });
+  ablate.addEventListener("click", () => box.dispatchEvent(new CustomEvent("ablate-head", { bubbles: true,
+    detail: { layer: selection.layer, head: selection.head } })));
   const follow = () => {
     if (!box.isConnected) return selection.removeEventListener("change", follow);
     layer.value = String(selection.layer);
@@ -26,7 +31,7 @@ export function groupBox(group, model, selection) {
     el("div", { class: "nb-group-head" },
       el("h3", { text: group.title }),
       el("label", {}, "show ", layer),
-      el("label", {}, "attention ", head)),
+      el("label", {}, "attention ", head), ablate),
     el("p", { class: "nb-group-doc", text: group.doc }));
   box.dataset.group = group.id;
   selection.addEventListener("change", follow);

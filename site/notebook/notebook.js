@@ -12,7 +12,9 @@
 // Python call goes through the worker, so the page never freezes; Stop restarts the worker, the model loads
 // again, and the notebook reopens with the same code. Edits are kept per model (saved-edits.js).
 
-import { CellView } from "./cell-view.js";
+import { CellView, withLineBeforeLast, withoutLine } from "./cell-view.js";
+import { PredictionChange } from "./delta-view.js";
+import { EditsList } from "./edits-list.js";
 import { el, formatDuration } from "./element.js";
 import { GenerationPanel } from "./generation-panel.js";
 import { groupBox, partHeading } from "./group-view.js";
@@ -40,6 +42,10 @@ export class Notebook extends EventTarget {
     // a head clicked in an analysis cell: show its pattern (the block's softmax cell now shows that layer and head)
     this.selection.addEventListener("reveal", () => this.cells.get("softmax")?.node.scrollIntoView({ block: "start" }));
     this.outputs = new OutputView(py, this.selection);
+    // what the edits did: the prediction before → after, and the list of edited cells with their resets
+    this.predictionChange = new PredictionChange();
+    this.editsList = new EditsList({ reset: (id) => this.resetCell(id), resetAll: () => this.resetAll() });
+    this.root.addEventListener("ablate-head", (event) => this.toggleAblation(event.detail.layer, event.detail.head));
     this.toolbar = null;
     this.generation = null;
     this.model = null; // the model in Python, as the loader announced it ({serial, ...}), or null
@@ -159,7 +165,7 @@ export class Notebook extends EventTarget {
       importFile: (file) => this.importFile(file),
     });
     this.generation = null;
-    this.root.replaceChildren(this.toolbar.node);
+    this.root.replaceChildren(this.toolbar.node, this.predictionChange.node, this.editsList.node);
     const actions = {
       run: (id) => this.runCell(id),
       runTo: (id) => this.runTo(id),
@@ -191,6 +197,7 @@ export class Notebook extends EventTarget {
       view.applyState(state);
     });
     this.toolbar.showPrediction(opened.prediction);
+    this.predictionChange.show(opened.prediction_change);
     this.toolbar.showTokenCount(opened.cells);
     this.syncPromptInput();
     this.updateButtons();
@@ -252,6 +259,21 @@ export class Notebook extends EventTarget {
     this.runCell(id);
   }
 
+  resetAll() {
+    this.applySources({});
+    this.runAll();
+  }
+
+  /** Zero one head's output in the weighted-values step, as a visible line of its code; again: remove the line. */
+  toggleAblation(layer, head) {
+    const view = this.cells.get("weighted_values");
+    if (!view) return;
+    const line = `if layer == ${layer}: z[${head}] = 0  # ablate head ${head} of layer ${layer}`;
+    const source = view.editor.getValue();
+    view.editor.setValue(source.split("\n").includes(line) ? withoutLine(source, line) : withLineBeforeLast(source, line));
+    this.runCell("weighted_values");
+  }
+
   /** {cellId: code} of the cells whose code differs from their default. */
   editedSources() {
     const sources = {};
@@ -293,6 +315,7 @@ export class Notebook extends EventTarget {
       const result = await this.py.notebook.run(mode, id, this.sources(), (message) => this.onProgress(message));
       for (const state of result.cells) this.cells.get(state.id)?.applyState(state);
       this.toolbar.showPrediction(result.prediction);
+      this.predictionChange.show(result.prediction_change);
       this.toolbar.showTokenCount(result.cells);
       const failed = result.cells.filter((c) => c.status === "failed").length;
       const ran = result.ran.length;
@@ -316,6 +339,7 @@ export class Notebook extends EventTarget {
       return { id, title: view.state.title, group: view.state.group || null, status: view.node.dataset.status,
         edited: view.editor.getValue() !== view.state.default_source };
     });
+    this.editsList.show(cells);
     this.dispatchEvent(new CustomEvent("cells", { detail: { cells, groups: this.groups || [], model: this.shape } }));
   }
 

@@ -9,6 +9,7 @@
 import { Grid, showToken } from "../grid.js";
 import { renderTable } from "../table.js";
 import { renderHeadPatterns, renderHeatmap } from "./analysis-views.js";
+import { differenceScale } from "./delta-view.js";
 import { el } from "./element.js";
 
 function floatsFrom(bytes) {
@@ -123,10 +124,14 @@ export class OutputView {
     const layer = () => (output.layered ? this.selection.layer : 0);
     const head = () => (output.heads ? Math.min(this.selection.head, output.heads - 1) : 0);
     const options = () => {
-      const scale = output.scales[layer()] ?? { kind: "diverging", span: 1 };
+      // view.showing: the cell's output, the engine's reference, or their difference (delta-view.js)
+      const showing = view.showing || "output";
+      const scale = showing === "difference" ? differenceScale(view.state.delta, layer())
+        : output.scales[layer()] ?? { kind: "diverging", span: 1 };
       const parts = [];
       if (output.layered) parts.push(`layer ${layer()}`);
       if (output.heads) parts.push(`head ${head()}`);
+      if (showing !== "output") parts.push(showing === "reference" ? "the engine's value" : "output − engine");
       where.textContent = parts.length ? `showing ${parts.join(", ")}` : "";
       return {
         rows: output.rows,
@@ -134,8 +139,11 @@ export class OutputView {
         rowLabels: output.row_labels || null,
         colLabel: output.col_labels ? (c) => showToken(output.col_labels[c]) : null,
         scale,
-        fetch: async (r0, r1, c0, c1) =>
-          floatsFrom(await this.py.notebook.outputSlice(view.id, path, layer(), head(), r0, r1, c0, c1)),
+        fetch: async (r0, r1, c0, c1) => floatsFrom(await (showing === "output"
+          ? this.py.notebook.outputSlice(view.id, path, layer(), head(), r0, r1, c0, c1)
+          : this.py.notebook.compareSlice(showing, view.id, path, layer(), head(), r0, r1, c0, c1))),
+        // a value clicked: the cell may offer to set it (cell-view.js)
+        onSelect: (info) => view.valueSelected?.({ ...info, path, layer: layer(), head: head(), shape: output.shape }),
         describe: output.col_kind === "vocab"
           ? async ({ col }) => `token ${JSON.stringify(await this.py.notebook.tokenText(col))}` : null,
       };
