@@ -322,10 +322,10 @@ cache_table(KVCache(config, 1))  # empty until Generate runs; then the cache aft
 
 
 # ---- the Analysis part: TransformerLens's first exercises (gpt2cells.analysis, docs/analysis.md) -----------
-# These cells run the engine's own forward pass (Model.run) on the loaded model, not the cells above: an edit
-# up there does not change them. They run with Run all, on small settings: the patching cells patch the changed
-# and the last positions (resid_pre) and the last position (heads) by default, and say what every position
-# costs. On GPT-2 small at 15 tokens the part takes about 40 forward passes' time, the head patching 17 of them
+# These cells run the engine's own forward pass (steps.forward) on the loaded model, not the cells above: an
+# edit up there does not change them. They run with Run all, on small settings: the logit lens reads the last 16
+# positions, the patching cells patch the changed and the last positions (resid_pre) and the last position
+# (heads) by default, and say what every position costs. On GPT-2 small at 15 tokens the part takes about 40 forward passes' time, the head patching 17 of them
 # (bench/analysis.py, docs/analysis.md); on the built-in adder, milliseconds.
 
 
