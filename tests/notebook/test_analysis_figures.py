@@ -64,3 +64,28 @@ def test_the_adder_runs_the_analysis_part():
     np.testing.assert_allclose(values, expected, atol=1e-6)
     # entering block 0, the changed digit is all the difference: patching it is the clean run, the "=" is the same
     assert abs(values[0][0] - 1) < 1e-5 and abs(values[0][1]) < 1e-5
+
+
+def random_char_model(n_layer, n_head, tokenizer):
+    from gpt2cells.config import Config
+    from gpt2cells.model import Model
+    from gpt2cells.weights_format import expected_shapes
+
+    shape = dict(n_layer=n_layer, n_head=n_head, n_embd=2 * n_head, n_ctx=16, vocab_size=len(tokenizer.itos))
+    rng = np.random.default_rng(n_layer)
+    params = {name: rng.standard_normal(dims).astype(np.float32) for name, dims in expected_shapes(shape).items()}
+    return Model(Config.from_dict(shape), params, tokenizer)
+
+
+@pytest.mark.parametrize("n_layer, runs", [(12, True), (13, False)])
+def test_head_patching_runs_with_run_all_up_to_gpt2_smalls_144_heads(n_layer, runs):
+    model = random_char_model(n_layer, 12, gpt2cells.load(ADDER_ZIP).tokenizer)
+    notebook = Notebook(model)
+    notebook.run("all")
+    out = notebook.state(notebook.cells["patch_heads"])["output"]
+    if runs:
+        assert out["kind"] == "heatmap" and (out["rows"], out["cols"]) == (n_layer, 12)
+    else:
+        assert out == {"kind": "text", "text": f"Not run by Run all: {n_layer * 12} heads take minutes on this model. "
+                                               "Set run_it = True and Run."}
+        assert notebook.final_namespace()["recovered_heads"] is None

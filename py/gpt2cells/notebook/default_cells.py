@@ -472,15 +472,17 @@ Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],
 PATCH_HEADS = CellSpec(
     "patch_heads", "Patching heads",
     "The same with one head's output (its z) swapped in, at the last position by default: which heads carry "
-    "the answer? Click a head to show it.",
+    "the answer? Click a head to show it. On models bigger than GPT-2 small, it runs when you ask.",
     '''\
 from gpt2cells.analysis import patch_head
 from gpt2cells.notebook import Heatmap
 
 positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: ~3× as long)
-recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, n_head]
-Heatmap(recovered_heads, [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)],
-        heads=n_head, title="patched head outputs: recovered")
+run_it = config.n_layer * n_head <= 144  # seconds up to GPT-2 small's 144 heads; a bigger model: True, then Run
+recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions) if run_it else None
+(Heatmap(recovered_heads, [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)],
+         heads=n_head, title="patched head outputs: recovered") if run_it else
+ f"Not run by Run all: {config.n_layer * n_head} heads take minutes on this model. Set run_it = True and Run.")
 ''')
 
 STEERING_BPE = '''\
