@@ -1,0 +1,195 @@
+"""Long prompts in the page (issue #18), `python bench/run.py --long` (add --medium for GPT-2-medium shapes).
+
+One Chromium run, so the ratios compare: for T = 10, 256 and 1024 tokens, the default inference cells
+(setup … probabilities, a fresh notebook in the page's worker, with the states the page receives) beside the
+engine's own forward pass (`Model.logits`) on the same prompt in the same worker, and the wasm memory after
+them (wasm memory never shrinks: it is the peak so far); then run-all through the page (every cell of the
+notebook as built, whatever groups follow the inference cells) and the memory after it; at T = 1024 also how
+long the page's worker takes to show another layer (a block cell's layer is computed again when shown) or
+another head, and onnxruntime-web's prompt pass (1 thread) on the same ids.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import browser
+from models import PROMPT_SOURCE, BenchModel, log
+
+LENGTHS = (10, 256, 1024)
+SWITCH_WINDOW = (0, 40, 0, 40)  # rows r0..r1, columns c0..c1: about what a grid shows on screen
+
+
+def text_of_length(model: BenchModel, n_tokens: int) -> tuple[str, list[int]]:
+    """The shortest prefix of PROMPT_SOURCE repeated that encodes to exactly n_tokens ids (the page types it)."""
+    from model_factory import hf_tokenizer
+
+    tokenizer = hf_tokenizer(model.tokenizer_dir)
+    source = " ".join([PROMPT_SOURCE] * (4 + n_tokens // 8))
+    low, high = 1, len(source)  # the number of ids grows with the prefix: find the first prefix of n_tokens
+    while low < high:
+        middle = (low + high) // 2
+        if len(tokenizer.encode(source[:middle])) < n_tokens:
+            low = middle + 1
+        else:
+            high = middle
+    for end in range(low, min(low + 200, len(source))):
+        text = source[:end]
+        ids = tokenizer.encode(text)
+        if len(ids) == n_tokens and not text.endswith(" "):
+            return text, ids
+    raise RuntimeError(f"no prefix of the prompt source encodes to exactly {n_tokens} tokens")
+
+
+def hf_next_token(model: BenchModel, ids: list[int]) -> int:
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    hf = GPT2LMHeadModel.from_pretrained(model.hf_dir, torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        return int(hf(torch.tensor([ids])).logits[0, -1].argmax())
+
+
+def page_run_all(page: browser.OurPage, text: str, repeats: int) -> dict:
+    """Run-all through the page (every cell of the notebook as built): type the prompt (Enter runs it), then
+    time run-all clicks; the median counts."""
+    p = page.page
+    browser.wait_notebook_idle(p)
+    p.fill('[data-testid="prompt"]', text)
+    p.press('[data-testid="prompt"]', "Enter")
+    browser.wait_notebook_idle(p)
+    times = [browser.click_and_time(p, "run-all", "run-state", ["ok", "failed"]) for _ in range(repeats)]
+    best = sorted(times, key=lambda t: t["ms"])[len(times) // 2]
+    predicted = p.get_attribute('[data-testid="prediction"]', "data-token-id")
+    return {"s": best["ms"] / 1e3, "state": best["state"], "text": best["text"],
+            "prediction": int(predicted) if predicted is not None else None}
+
+
+INFERENCE_CODE = """
+def _bench_inference():
+    import json, time
+    from gpt2cells.notebook import Notebook
+    from gpt2cells.worker import models
+    times = []
+    for _ in range({repeats}):
+        notebook = Notebook(models.active_model(), {{"prompt": "prompt = " + repr({text!r})}})
+        start = time.perf_counter()
+        notebook.run("to", "probabilities")
+        states = json.dumps(notebook.states())  # what the page would receive
+        times.append((time.perf_counter() - start) * 1e3)
+        failed = [s["id"] for s in notebook.states() if s["status"] == "failed"]
+        prediction = notebook.prediction()
+        del notebook
+    return json.dumps({{"ms": sorted(times)[len(times) // 2], "failed": failed,
+                        "prediction": prediction and prediction["id"], "state_bytes": len(states)}})
+_bench_inference()
+"""
+
+
+def inference_cells(page: browser.OurPage, text: str, repeats: int) -> dict:
+    """The default inference cells (setup … probabilities) run by a fresh notebook in the page's worker, with
+    the states the page would receive: the notebook without the cells appended after probabilities."""
+    return json.loads(browser.run_python(page.page, INFERENCE_CODE.format(text=text, repeats=repeats)))
+
+
+SWITCH_CODE = """
+def _bench_switch():
+    import json, time
+    from gpt2cells.worker import notebook
+    window = {window}
+    def ms(cell, layer, head):
+        start = time.perf_counter()
+        notebook.output_slice(cell, "", layer, head, *window)
+        return (time.perf_counter() - start) * 1e3
+    return json.dumps({{
+        "layer_pattern_ms": ms("softmax", {layer}, 0),  # ln_1 … softmax of that layer computed again
+        "layer_rest_ms": ms("residual_2", {layer}, 0),  # then the layer's other cells
+        "head_ms": ms("softmax", {layer}, 3),
+        "layer_last_ms": ms("softmax", {last}, 0),  # the last layer's values are kept
+    }})
+_bench_switch()
+"""
+
+
+def switch_times(page: browser.OurPage, n_layer: int) -> dict:
+    code = SWITCH_CODE.format(window=list(SWITCH_WINDOW), layer=n_layer // 2, last=n_layer - 1)
+    return json.loads(browser.run_python(page.page, code))
+
+
+def measure(chromium, site_url: str, base_url: str, model: BenchModel, repeats: int) -> dict:
+    results = {}
+    page = browser.OurPage(chromium, site_url, model, hf_tokens=[])
+    try:
+        page.phase("cold_start", page.cold_start)
+        page.phase("import", page.import_zip)
+        for n_tokens in LENGTHS:
+            text, ids = text_of_length(model, n_tokens)
+            row = {"tokens": n_tokens, "hf_next": hf_next_token(model, ids)}
+            timed_runs = repeats if n_tokens < 1024 else 1
+            row["inference"] = page.phase(f"inference_{n_tokens}", lambda: inference_cells(page, text, timed_runs))
+            row["wasm_memory_bytes"] = page.phase(f"memory_{n_tokens}", page.wasm_memory)
+            row["engine_ms"] = page.phase(f"engine_{n_tokens}", lambda: page.engine(
+                f"timing.prompt_ms(model, {ids!r}, {timed_runs})"))
+            row["run_all"] = page.phase(f"run_all_{n_tokens}", lambda: page_run_all(page, text, timed_runs))
+            row["wasm_memory_after_run_all"] = page.phase(f"memory_run_all_{n_tokens}", page.wasm_memory)
+            if n_tokens == LENGTHS[-1]:
+                row["switch"] = page.phase("switch", lambda: switch_times(page, model.shape.n_layer))
+            log(f"long prompts: T={n_tokens}: {row}")
+            results[n_tokens] = row
+    finally:
+        page.close()
+    text, ids = text_of_length(model, LENGTHS[-1])
+    try:
+        ort = browser.OnnxruntimeWeb(chromium, base_url, model, threads=1)
+        try:
+            started = time.monotonic()
+            results["ort_web_1_prompt_ms"] = ort.call({"cmd": "prompt", "promptIds": ids, "repeats": 1})["prompt_ms"]
+            log(f"onnxruntime-web prompt pass at T={len(ids)}: {results['ort_web_1_prompt_ms']:.0f} ms "
+                f"({time.monotonic() - started:.0f} s with its warm-up)")
+        finally:
+            ort.close()
+    except Exception as error:  # noqa: BLE001 - the page's rows stand without the peer
+        results["ort_web_1_prompt_ms"] = {"na": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"}
+    return results
+
+
+def rows(results: dict) -> list[str]:
+    """The table as markdown lines."""
+    lines = ["| prompt | inference cells (setup … probabilities) | engine forward (same page) | cells / engine | "
+             "peak wasm | prediction = HF | page run-all (whole notebook) | peak wasm after it |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n_tokens in LENGTHS:
+        row = results.get(n_tokens) or {}
+        cells, runs, engine = row.get("inference") or {}, row.get("run_all") or {}, row.get("engine_ms")
+        cells_s = cells["ms"] / 1e3 if "ms" in cells else None
+        engine_s = engine / 1e3 if isinstance(engine, (int, float)) else None
+        ratio = f"{cells_s / engine_s:.2f}×" if cells_s and engine_s else "n/a"
+        same = cells.get("prediction") == row.get("hf_next") if "prediction" in cells else "n/a"
+        if cells.get("failed"):
+            same = f"{same} (failed: {', '.join(cells['failed'])})"
+        page_same = runs.get("prediction") == row.get("hf_next") if "prediction" in runs else "n/a"
+        run_text = f"{fmt_s(runs.get('s'))} ({runs.get('text')}; prediction = HF: {page_same})" if "s" in runs else "n/a"
+        lines.append(f"| {n_tokens} tokens | {fmt_s(cells_s)} | {fmt_s(engine_s)} | {ratio} | "
+                     f"{fmt_mib(row.get('wasm_memory_bytes'))} | {same} | {run_text} | "
+                     f"{fmt_mib(row.get('wasm_memory_after_run_all'))} |")
+    ort = results.get("ort_web_1_prompt_ms")
+    engine = (results.get(LENGTHS[-1]) or {}).get("engine_ms")
+    if isinstance(ort, (int, float)) and isinstance(engine, (int, float)):
+        lines.append(f"\nAt {LENGTHS[-1]} tokens: engine forward {engine / 1e3:.2f} s, onnxruntime-web (1 thread) "
+                     f"prompt pass {ort / 1e3:.2f} s: {engine / ort:.2f}× (goal ≤ 1.0×)")
+    else:
+        lines.append(f"\nonnxruntime-web at {LENGTHS[-1]} tokens: {ort}")
+    switch = (results.get(LENGTHS[-1]) or {}).get("switch")
+    if switch:
+        lines.append(f"Switching at {LENGTHS[-1]} tokens (worker time for a {SWITCH_WINDOW[1]}×{SWITCH_WINDOW[3]} window): "
+                     + ", ".join(f"{name} {value:.0f} ms" if isinstance(value, (int, float)) else f"{name} {value}"
+                                 for name, value in switch.items()))
+    return lines
+
+
+def fmt_mib(n) -> str:
+    return f"{n / 2**20:.0f} MiB" if isinstance(n, int) else "n/a"
+
+
+def fmt_s(seconds) -> str:
+    return f"{seconds:.2f} s" if isinstance(seconds, (int, float)) else "n/a"
