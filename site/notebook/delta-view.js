@@ -117,10 +117,6 @@ export class PredictionChange {
     Object.assign(before.dataset, { tokenId: String(old.id), before: String(old.before), after: String(old.after),
       rankAfter: String(old.rank_after) });
     this.node.dataset.changed = String(change.changed);
-    if (!change.changed) {
-      this.node.replaceChildren("Before → after: ", before, " — no edit changes the prediction");
-      return;
-    }
     const rows = change.top.map((token) => {
       const row = el("tr", { testid: "prediction-top-row" },
         el("td", { text: showToken(token.text) }), el("td", { class: "num", text: formatValue(token.before) }),
@@ -132,6 +128,8 @@ export class PredictionChange {
       el("thead", {}, el("tr", {}, el("th", { text: "next token" }), el("th", { text: "before" }), el("th"),
         el("th", { text: "after" }))),
       el("tbody", {}, ...rows));
-    this.node.replaceChildren(el("span", { text: "Your edits changed the prediction. The unedited top token: " }), before, table);
+    const lead = change.changed ? "Your edits changed the prediction. The unedited top token: "
+      : "The prediction equals the unedited model's: ";
+    this.node.replaceChildren(el("span", { text: lead }), before, table);
   }
 }
