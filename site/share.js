@@ -96,13 +96,9 @@ export class Share {
       notebook.holdAutoRun = true;
       this.incoming = decodeShare(location.hash.slice(PREFIX.length));
       this.incoming.catch((error) => this.showFailure(error));
-      notebook.addEventListener("cells", (event) => this.offer(event.detail.cells), { signal: this.offerSignal() });
+      this.offerAbort = new AbortController(); // the offer is made once, when the notebook first opens
+      notebook.addEventListener("cells", (event) => this.offer(event.detail.cells), { signal: this.offerAbort.signal });
     }
-  }
-
-  offerSignal() {
-    this.offerAbort = new AbortController();
-    return this.offerAbort.signal;
   }
 
   /** This page's URL with the edited cells (the prompt among them) in its fragment. */
