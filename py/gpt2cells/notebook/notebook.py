@@ -68,7 +68,11 @@ class Notebook:
 
         self.update_sources(sources)
         self.generation = None
-        return self.session.run(mode, cell_id, relay)
+        try:
+            return self.session.run(mode, cell_id, relay)
+        finally:
+            if self.reference is not None:
+                self.reference.forget_layer()  # the last layer compared
 
     def describe_outputs(self, cells: list[Cell], namespace: dict, grouped: bool) -> None:
         labels = token_labels(namespace)
@@ -154,7 +158,9 @@ class Notebook:
         if ids is None or (self.reference is not None and self.reference.matches(self.model, ids)):
             return
         try:
-            self.reference = Reference(self.model, ids)
+            block_names = [name[len("blocks.{i}."):] for spec in self.specs for name in trace_names(spec.trace)
+                           if name.startswith("blocks.{i}.")]
+            self.reference = Reference(self.model, ids, block_names)
         except Exception:  # ids the engine refuses (the token_ids cell says why): nothing to compare with
             self.reference = None
 

@@ -26,8 +26,11 @@ def trace_names(trace: str | None) -> list[str]:
 
 
 class Reference:
-    def __init__(self, model, ids):
+    def __init__(self, model, ids, layer_names=()):
+        """layer_names: the block's trace names ("attn.pattern", ...) kept when a layer is computed, so the
+        cells of one layer are compared with one computation of it."""
         self.model = model
+        self.layer_names = set(layer_names) | {"resid_post"}
         self.ids = np.asarray(model.check_ids(list(ids)))  # [T]
         config, params = model.config, model.params
         tokens = steps.embed(params["wte.weight"], self.ids)  # [T, n_embd]
@@ -41,7 +44,7 @@ class Reference:
     def layer(self, index: int, names) -> dict:
         """The trace names of block `index` ("attn.pattern", ...) the caller asks for, computed from the block's
         resid_pre; blocks before it are computed first, once, keeping only their output."""
-        wanted = set(names) | {"resid_post"}
+        wanted = set(names) | self.layer_names
         if self.shown is not None and self.shown[0] == index and wanted <= set(self.shown[1]):
             return self.shown[1]
         config, params = self.model.config, self.model.params
@@ -60,6 +63,10 @@ class Reference:
             self.resid.append(recorded["resid_post"])  # [T, n_embd]
         self.shown = (index, recorded)
         return recorded
+
+    def forget_layer(self) -> None:
+        """Let the layer kept whole go (its [n_head × T × T] arrays); it is computed again when asked for."""
+        self.shown = None
 
     def values(self, names: list[str], layer: int = 0) -> list[np.ndarray]:
         """The engine's arrays for trace names ({i} = layer), in the order asked."""
