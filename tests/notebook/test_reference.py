@@ -199,3 +199,21 @@ def test_reference_and_difference_windows(model):
     assert np.all(window("difference", "qkv", 0, tab="k", cols=model.config.n_embd) == 0)
     with pytest.raises(KeyError):
         notebook.compare_slice("reference", "probabilities", "", 0, 0, 0, 1, 0, 1)
+
+
+def test_the_reference_keeps_the_residual_stream_not_every_layers_trace(model):
+    notebook = Notebook(model)
+    notebook.run("all")
+    reference, n_layer = notebook.reference, model.config.n_layer
+    T, n_embd = len(notebook.final_namespace()["ids"]), model.config.n_embd
+    assert [r.shape for r in reference.resid] == [(T, n_embd)] * (n_layer + 1)
+    assert reference.shown is None  # the last layer compared is let go after the run
+    ids = notebook.final_namespace()["ids"]
+    trace = model.run(ids)
+    for i in range(n_layer):  # the stored residual stream is the engine's
+        np.testing.assert_array_equal(reference.resid[i], trace[f"blocks.{i}.resid_pre"])
+    # a prompt change makes a new reference; a rerun of a later cell keeps it
+    notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
+    assert notebook.reference is reference
+    notebook.run("cell", "prompt", {"prompt": 'prompt = "Hello, world"'})
+    assert notebook.reference is not reference and list(notebook.reference.ids) == model.encode("Hello, world")
