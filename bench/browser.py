@@ -352,7 +352,8 @@ class OurPage:
             }""", timeout=60_000, polling=100)
         except Exception:  # noqa: BLE001 - Playwright's TimeoutError: no run started, nothing to stop
             return
-        self.page.click('[data-testid="interrupt"]')  # Stop restarts Python, which loads the model again
+        # Stop restarts Python, which loads the model again (a DOM click: the button need not be on screen)
+        self.page.evaluate("""() => document.querySelector('[data-testid="interrupt"]').click()""")
         self.page.wait_for_function("""() => document.querySelector('[data-testid="model-status"]')
             ?.dataset.state !== "ready" """, timeout=60_000, polling=50)
         wait_for_state(self.page, "model-status", "ready", self.name)
