@@ -7,6 +7,7 @@ tests make), not gpt2cells.steps.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ GELU_DEFAULT = "activated = gelu(hidden)                             # [T, 4·n_
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
+    # inside Pyodide (tests/notebook/test_notebook_in_pyodide.py) the host packs the zip and names it here
+    packed = os.environ.get("GPT2CELLS_SESSION_ZIP")
+    if packed:
+        return gpt2cells.load(Path(packed))
     from tests.notebook_session.test_default_notebook_session import pack_session_model
     return gpt2cells.load(pack_session_model(tmp_path_factory.mktemp("reference-model")))
 
