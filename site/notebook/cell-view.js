@@ -71,6 +71,7 @@ export class CellView {
     this.edited = el("span", { class: "nb-edited", testid: "cell-edited", text: "edited", hidden: true });
     this.delta = new DeltaBadge((showing) => {
       this.showing = showing; // output-view.js fetches the output, the engine's value or the difference
+      if (showing !== "output" && this.undoValue.hidden) this.valueEdit.hidden = true; // values are set in the output
       this.grids.forEach((grid) => grid.refresh());
     });
     const runButton = el("button", { type: "button", testid: "run-cell", text: "Run", title: "Run this cell and every cell that depends on it (Ctrl/Cmd+Enter)" });
@@ -114,6 +115,7 @@ export class CellView {
     const error = el("span", { class: "nb-value-error", testid: "value-error", role: "alert" });
     const undo = el("button", { type: "button", testid: "undo-value", text: "Undo", hidden: true,
       title: "Remove the line this table edit added, and run again" });
+    this.undoValue = undo;
     const form = el("form", { class: "nb-value-edit", testid: "value-edit", hidden: true },
       el("span", { text: "set " }), target, el("span", { text: " to " }), input,
       el("button", { type: "submit", text: "Set" }), error, undo);
