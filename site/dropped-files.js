@@ -63,7 +63,10 @@ async function isWeightsZip(entries) {
   }
 }
 
-/** A lone zip that is not a weights zip is a zipped Hugging Face folder: its model files, unpacked. */
+/**
+ * A lone zip holding a config.json and no weights zip manifest is a zipped Hugging Face folder: its model files,
+ * unpacked. Any other zip is left whole for the weights-zip import, whose messages say what it lacks.
+ */
 async function unpackFolderZip(files) {
   if (files.length !== 1 || !isZip(files[0])) return files;
   let entries;
@@ -72,7 +75,7 @@ async function unpackFolderZip(files) {
   } catch {
     return files;  // no zip directory: the weights-zip import reports what is wrong with the file
   }
-  if (await isWeightsZip(entries)) return files;
+  if (await isWeightsZip(entries) || !entries.some((entry) => baseName(entry.name) === CONFIG)) return files;
   const wanted = entries.filter((entry) => !isHidden(entry.name) && isModelFile(entry.name));
   const unpacked = [];
   for (const entry of wanted) unpacked.push(new File([await entry.blob()], entry.name));

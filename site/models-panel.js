@@ -61,7 +61,7 @@ export class ModelsPanel {
       element("strong", { text: "Or drop a Hugging Face GPT-2 folder here" }),
       element("span", { id: "weights-drop-help", text: " — its config.json, model.safetensors and vocab.json + " +
         "merges.txt (or tokenizer.json), as files, the folder, or a zip of it; or a weights zip made by " +
-        "python -m weights_pack convert <checkpoint> -o model.zip. Press Enter or click to choose files." }),
+        "python -m weights_pack convert <checkpoint> -o model.zip. Press Enter or click to choose one or several files." }),
       this.fileInput);
     this.hub = new HubControl();
     this.progressLabel = element("span", { class: "progress-label", "data-testid": "weights-progress-label" });

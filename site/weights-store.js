@@ -254,7 +254,6 @@ export class WeightsStore {
    * Progress and Cancel as for importZip. Returns the new model record.
    */
   async importModel({ manifest, fileName, size, items }, { onProgress = () => {}, signal } = {}) {
-    checkMemoryFit(manifest); // a model that cannot run in the page's memory is refused before anything is stored
     const total = size;
     const { usage, quota } = await this.storageEstimate();
     if (quota && total > quota - usage) {
@@ -262,6 +261,7 @@ export class WeightsStore {
         `${formatBytes(Math.max(0, quota - usage))} is free (${formatBytes(usage)} used of ${formatBytes(quota)} quota). ` +
         "Delete a stored model or free disk space, then drop the zip again.");
     }
+    checkMemoryFit(manifest); // a model that cannot run in the page's memory is refused before anything is stored
     if (signal?.aborted) throw new ImportCancelled();
 
     const id = newModelId();
