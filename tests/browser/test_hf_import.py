@@ -65,19 +65,28 @@ def expect_equal_to_hf(page, folder: Path) -> None:
 
 
 def drop_paths(page, paths) -> None:
-    """A real drag and drop of files or folders from disk onto the drop zone."""
-    # The zone's centre, once it is in view and nothing covers it (the drag lands on whatever is at the point).
-    x, y = page.wait_for_function("""() => {
-      const zone = document.querySelector('[data-testid="weights-drop"]');
-      zone.scrollIntoView({block: "center"});
-      const box = zone.getBoundingClientRect();
-      const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
-      return zone.contains(document.elementFromPoint(x, y)) && [x, y];
-    }""").json_value()
+    """A real drag and drop of files or folders from disk onto the drop zone (dropped again if it missed)."""
     cdp = page.context.new_cdp_session(page)
     data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
-    for kind in ("dragEnter", "dragOver", "drop"):
-        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+    for _ in range(5):
+        # The zone's centre once it is in view, has stopped moving (the outline beside it grows as the notebook
+        # opens) and nothing covers it: the drag lands on whatever is at the point.
+        x, y = page.wait_for_function("""() => {
+          const zone = document.querySelector('[data-testid="weights-drop"]');
+          zone.scrollIntoView({block: "center"});
+          const box = zone.getBoundingClientRect();
+          const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+          const steady = window.__dropAt && window.__dropAt[0] === x && window.__dropAt[1] === y;
+          window.__dropAt = [x, y];
+          return steady && zone.contains(document.elementFromPoint(x, y)) && [x, y];
+        }""", polling=200).json_value()
+        page.evaluate("""() => { window.__dropped = false; document.querySelector('[data-testid="weights-drop"]')
+          .addEventListener("drop", () => { window.__dropped = true; }, {once: true}); }""")
+        for kind in ("dragEnter", "dragOver", "drop"):
+            cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+        if page.evaluate("window.__dropped"):
+            return
+    raise AssertionError("the drop never reached the drop zone")
 
 
 def open_page(page, site_url, query: str = ""):
