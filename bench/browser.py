@@ -166,6 +166,27 @@ def wait_for_state(page, testid: str, accept: str, ready_text: str = "", timeout
     return value["t"]
 
 
+def import_files(page, paths) -> float:
+    """Pick files in the drop zone's file input, watching the model status line; returns performance.now()."""
+    page.evaluate("""() => {
+        const status = document.querySelector('[data-testid="model-status"]');
+        window.__benchStatusLog = [];
+        new MutationObserver(() => window.__benchStatusLog.push(
+            {state: status.dataset.state, text: status.textContent, t: performance.now()}))
+          .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
+    }""")
+    start = page.evaluate("performance.now()")
+    page.set_input_files('[data-testid="weights-drop"] input[type=file]', [str(path) for path in paths])
+    return start
+
+
+def stored_seconds(page, name: str, start: float) -> float | None:
+    """Seconds from `start` until the import was stored: the status line first says it loads model `name`."""
+    loading = [entry["t"] for entry in page.evaluate("window.__benchStatusLog")
+               if entry["state"] == "loading" and name in entry["text"]]
+    return (loading[0] - start) / 1e3 if loading else None
+
+
 def require(page, selector: str, what: str):
     try:
         page.wait_for_selector(selector, state="attached", timeout=HOOK_TIMEOUT_MS)
@@ -313,20 +334,10 @@ class OurPage:
         page = self.page
         require(page, '[data-testid="weights-drop"] input[type=file]', "weights-drop file input")
         require(page, '[data-testid="model-status"]', "model-status line")
-        page.evaluate("""() => {
-            const status = document.querySelector('[data-testid="model-status"]');
-            window.__benchStatusLog = [];
-            new MutationObserver(() => window.__benchStatusLog.push(
-                {state: status.dataset.state, text: status.textContent, t: performance.now()}))
-              .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
-        }""")
-        start = page.evaluate("performance.now()")
-        page.set_input_files('[data-testid="weights-drop"] input[type=file]', str(self.zip_path))
+        start = import_files(page, [self.zip_path])
         ready = wait_for_state(page, "model-status", "ready", self.name)
         self.stop_notebook_run()
-        status_log = page.evaluate("window.__benchStatusLog")
-        loading = [e["t"] for e in status_log if e["state"] == "loading" and self.name in e["text"]]
-        stored_s = (loading[0] - start) / 1e3 if loading else "n/a (no loading state seen after the import)"
+        stored_s = stored_seconds(page, self.name, start) or "n/a (no loading state seen after the import)"
         memory = self.wasm_memory()
         log(f"page: import stored after {stored_s} s, ready {(ready - start) / 1e3:.2f} s, wasm {memory / 2**20:.0f} MiB")
         return {"s": (ready - start) / 1e3, "stored_s": stored_s, "wasm_memory_bytes": memory}

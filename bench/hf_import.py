@@ -28,19 +28,9 @@ def import_once(chromium, site_url: str, paths: list[Path], name: str) -> dict:
     try:
         page.goto(site_url)
         browser.wait_for_state(page, "model-status", "ready")
-        page.evaluate("""() => {
-            const status = document.querySelector('[data-testid="model-status"]');
-            window.__benchStatusLog = [];
-            new MutationObserver(() => window.__benchStatusLog.push(
-                {state: status.dataset.state, text: status.textContent, t: performance.now()}))
-              .observe(status, {attributes: true, childList: true, subtree: true, characterData: true});
-        }""")
-        start = page.evaluate("performance.now()")
-        page.set_input_files('[data-testid="weights-drop"] input[type=file]', [str(path) for path in paths])
+        start = browser.import_files(page, paths)
         ready = browser.wait_for_state(page, "model-status", "ready", name)
-        status_log = page.evaluate("window.__benchStatusLog")
-        loading = [entry["t"] for entry in status_log if entry["state"] == "loading" and name in entry["text"]]
-        return {"stored_s": (loading[0] - start) / 1e3 if loading else None, "ready_s": (ready - start) / 1e3,
+        return {"stored_s": browser.stored_seconds(page, name, start), "ready_s": (ready - start) / 1e3,
                 "wasm_memory_bytes": browser.run_python(page, browser.WASM_MEMORY)}
     finally:
         context.close()
