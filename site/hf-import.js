@@ -14,17 +14,26 @@ const HEADER_PREFIX_BYTES = 8; // a safetensors file starts with its JSON header
 
 const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
 
+/** promise, or ImportCancelled as soon as signal aborts (a Python call may wait behind a notebook run). */
+function unlessCancelled(promise, signal) {
+  if (!signal) return promise;
+  return Promise.race([promise, new Promise((_, reject) => {
+    if (signal.aborted) reject(new ImportCancelled());
+    signal.addEventListener("abort", () => reject(new ImportCancelled()), { once: true });
+  })]);
+}
+
 async function bytesOf(file, start, end) {
   return file.slice(start, end).arrayBuffer();
 }
 
 /** {file: base name, size, header: bytes} for each .safetensors file, as gpt2cells.worker.hf_import.plan takes. */
-async function safetensorsHeaders(py, weights) {
+async function safetensorsHeaders(py, weights, signal) {
   const headers = [];
   for (const file of weights) {
     const name = baseName(file.name);
     const first = await bytesOf(file, 0, HEADER_PREFIX_BYTES);
-    const length = await py.hf.headerLength(first, file.size, name);
+    const length = await unlessCancelled(py.hf.headerLength(first, file.size, name), signal);
     const header = await bytesOf(file, HEADER_PREFIX_BYTES, HEADER_PREFIX_BYTES + length);
     headers.push({ file: name, size: file.size, header });
   }
@@ -52,14 +61,15 @@ export async function importHuggingFace(store, py, files, { name = modelName(fil
   onProgress({ phase: "reading config, tokenizer and safetensors headers", done: 0, total: 0 });
   try {
     // (undefined, not null, for "no index": Pyodide turns undefined into None, null into JsNull)
-    const plan = await py.hf.plan(name, await files.config.text(), await safetensorsHeaders(py, files.weights),
-                                  files.index ? await files.index.text() : undefined, await tokenizerTexts(files));
+    const plan = await unlessCancelled(py.hf.plan(name, await files.config.text(),
+      await safetensorsHeaders(py, files.weights, signal), files.index ? await files.index.text() : undefined,
+      await tokenizerTexts(files)), signal);
     if (signal?.aborted) throw new ImportCancelled();
     const read = (tensor) => bytesOf(fileNamed.get(tensor.file), tensor.start, tensor.end);
     if (plan.head) {
       onProgress({ phase: "checking that lm_head.weight equals wte.weight", done: 0, total: 0 });
       const wte = plan.tensors.find((tensor) => tensor.name === "wte.weight");
-      await py.hf.checkHead(await read(wte), await read(plan.head));
+      await unlessCancelled(py.hf.checkHead(await read(wte), await read(plan.head)), signal);
     }
     const { manifest } = plan;
     const recordOf = new Map(manifest.tensors.map((record) => [record.name, record]));
@@ -69,7 +79,7 @@ export async function importHuggingFace(store, py, files, { name = modelName(fil
       }
       for (const tensor of plan.tensors) {
         if (signal?.aborted) throw new ImportCancelled();
-        const stored = await py.hf.convert(tensor.name, await read(tensor));
+        const stored = await unlessCancelled(py.hf.convert(tensor.name, await read(tensor)), signal);
         // The same digest a weights zip's manifest carries, so a stored model looks the same however it came.
         recordOf.get(tensor.name).sha256 = hex(await crypto.subtle.digest("SHA-256", stored));
         yield { key: `tensor:${tensor.name}`, label: `tensor "${tensor.name}"`, data: new Blob([stored]) };
@@ -80,6 +90,6 @@ export async function importHuggingFace(store, py, files, { name = modelName(fil
     const fileName = files.config.name.includes("/") ? files.config.name.split("/")[0] : name;
     return await store.importModel({ manifest, fileName, size, items: items() }, { onProgress, signal });
   } finally {
-    await py.hf.end().catch(() => {});
+    py.hf.end().catch(() => {}); // queued after any call still running; nothing waits for it
   }
 }

@@ -92,6 +92,12 @@ export class HubControl extends EventTarget {
     this.button.disabled = disabled;
   }
 
+  showAsking(repo, hubBase) {
+    this.progress.hidden = false;
+    this.progressBar.removeAttribute("value"); // indeterminate until the sizes are known
+    this.progressLabel.textContent = `Asking ${hostOf(hubBase)} which files ${repo} has…`;
+  }
+
   showListing({ repo, host, files, total }) {
     this.progress.hidden = false;
     this.progressBar.value = 0;

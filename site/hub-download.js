@@ -93,6 +93,7 @@ async function jsonOf(response, what) {
   try {
     return await response.json();
   } catch (error) {
+    if (error.name === "AbortError") throw error; // Cancel while the body arrived: not a bad file
     throw new HubError(`${what} is not JSON (${error.message})`);
   }
 }

@@ -281,7 +281,8 @@ export class ModelsPanel {
   /** Size first, then the files (resuming a dropped connection), then the same import as a drop. */
   downloadFromHub({ repo, hubBase }) {
     return this.importFiles(async (signal) => {
-      this.progress.hidden = true; // the hub control shows the download's own progress
+      this.progress.hidden = true; // the hub control shows the download's own progress, with its Cancel
+      this.hub.showAsking(repo, hubBase);
       const listing = await listHubModel(hubBase, repo, { signal });
       this.hub.showListing(listing);
       const files = await downloadHubModel(hubBase, repo, {

@@ -259,7 +259,7 @@ export class WeightsStore {
     if (quota && total > quota - usage) {
       throw new QuotaError(`not enough browser storage: this model needs ${formatBytes(total)} but only ` +
         `${formatBytes(Math.max(0, quota - usage))} is free (${formatBytes(usage)} used of ${formatBytes(quota)} quota). ` +
-        "Delete a stored model or free disk space, then drop the zip again.");
+        "Delete a stored model or free disk space, then import it again.");
     }
     checkMemoryFit(manifest); // a model that cannot run in the page's memory is refused before anything is stored
     if (signal?.aborted) throw new ImportCancelled();
@@ -302,7 +302,7 @@ export class WeightsStore {
         await this.#deleteBlobs(id).catch(() => {});
         if (isQuotaError(error)) {
           throw new QuotaError(`browser storage quota exceeded while storing the model (${formatBytes(total)}). ` +
-            "Nothing was kept. Delete a stored model or free disk space, then drop the zip again.");
+            "Nothing was kept. Delete a stored model or free disk space, then import it again.");
         }
         throw error;
       }

@@ -429,14 +429,14 @@ def check_vocab_size(tokenizer_size: int, config: dict, tokenizer_where: str) ->
 # ---- the manifest ---------------------------------------------------------------------------------------
 
 def manifest(name: str, config: dict, plan: ImportPlan, tokenizer_files: dict[str, str | bytes], source: dict,
-             sha256: dict[str, str] | None = None) -> dict:
+             sha256: dict[str, str] | None = None, tokenizer_source: str = "vocab.json") -> dict:
     """The stored model's manifest (docs/weights-format.md), with the tokenizer stored as BPE_FILES.
 
     tokenizer_files: {"tokenizer/vocab.json": text, "tokenizer/merges.txt": text}. sha256: {tensor name: hex
     digest} if the caller computed them; the page's reload does not check digests, so they may be left out.
     """
     vocab = bpe_vocab(tokenizer_files[BPE_FILES["vocab"]], BPE_FILES["vocab"])
-    check_vocab_size(len(vocab), config, "vocab.json")
+    check_vocab_size(len(vocab), config, tokenizer_source)
     tensors = []
     for entry in plan.tensors:
         record = {"name": entry.name, "dtype": entry.dtype, "shape": list(entry.shape),

@@ -41,7 +41,8 @@ def plan(name: str, config_text: str, headers: list, index_text: str | None, tok
     files = _tokenizer_files(tokenizer)
     import_plan = hf.import_plan(config, slices, file_of_key)
     manifest = hf.manifest(name, config, import_plan, files, {"kind": "huggingface", "path": name,
-                                                               "tokenizer": sorted(tokenizer)})
+                                                               "tokenizer": sorted(tokenizer)},
+                           tokenizer_source="vocab.json" if "vocab.json" in tokenizer else "tokenizer.json")
     _plan = import_plan
     return {
         "manifest": manifest,
@@ -72,7 +73,8 @@ def end() -> None:
 
 def _current() -> hf.ImportPlan:
     if _plan is None:
-        raise RuntimeError("no Hugging Face import in progress: call plan() first")
+        raise RuntimeError("no Hugging Face import in progress here (the Python runtime was restarted during "
+                           "the import, or it had ended); nothing was stored: import the files again")
     return _plan
 
 
