@@ -21,6 +21,7 @@ from gpt2cells.matmul import matmul_nt
 from tests import model_factory
 from tests.engine import float16_checks
 from tests.engine.test_engine_in_pyodide import ENGINES
+from tests.pyodide_host import node_and_wheels
 
 RELATIVE = 1e-4  # max |Δlogit| / max |logit| against HF on the same rounded weights
 
@@ -103,12 +104,7 @@ json.dump({
 @pytest.mark.parametrize("engine", ENGINES)
 def test_float16_in_pyodide(engine, f16_zip, rounded_hf, tmp_path):
     v8_flag, expected_backend = ENGINES[engine]
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("needs node")
-    lock = build.ensure_pyodide_npm()
-    build.resolve_wheels(lock, build.DEFAULT_CACHE)
-    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"]) for name in build.WHEEL_PACKAGES]
+    node, wheels = node_and_wheels()
     build.package_gpt2cells(tmp_path / "gpt2cells.zip")  # as the page gets it, the wasm kernel assembled
     with zipfile.ZipFile(tmp_path / "gpt2cells.zip") as package:
         package.extractall(tmp_path / "py")

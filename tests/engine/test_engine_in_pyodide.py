@@ -15,6 +15,7 @@ import torch
 import build
 from tests.engine.test_engine_tokenizer import SAMPLES
 from tests.model_factory import hf_tokenizer
+from tests.pyodide_host import node_and_wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,13 +81,8 @@ ENGINES = {"relaxed SIMD": ("--experimental-wasm-relaxed-simd", "wasm SIMD kerne
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engine_in_pyodide_matches_hf(engine, tiny_zip, tiny_hf, bpe_dir, tmp_path):
     v8_flag, expected_backend = ENGINES[engine]
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("needs node")
     # the page's runtime, as build.py assembles it: Pyodide core from npm, verified numpy + regex wheels
-    lock = build.ensure_pyodide_npm()
-    build.resolve_wheels(lock, build.DEFAULT_CACHE)
-    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"]) for name in build.WHEEL_PACKAGES]
+    node, wheels = node_and_wheels()
     shutil.copy(tiny_zip, tmp_path / "tiny.zip")
     # gpt2cells as the page gets it: build.py's package, with the wasm SIMD kernel assembled
     build.package_gpt2cells(tmp_path / "gpt2cells.zip")

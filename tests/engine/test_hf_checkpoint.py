@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from gpt2cells.errors import (
     ConfigError, MissingTensorError, TensorShapeError, TokenizerError, UnexpectedTensorError, WeightsError,
 )
 from tests import model_factory
+from tests.pyodide_host import node_and_wheels
 
 CONV1D = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 TEXTS = model_factory.CORPUS + [
@@ -439,13 +439,7 @@ def test_conversion_in_pyodide_matches_hf(tiny_hf, bpe_dir, tmp_path, random_ids
 
     import build
 
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("needs node")
-    lock = build.ensure_pyodide_npm()
-    build.resolve_wheels(lock, build.DEFAULT_CACHE)
-    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"])
-              for name in build.WHEEL_PACKAGES]
+    node, wheels = node_and_wheels()
     build.package_gpt2cells(tmp_path / "gpt2cells.zip")
     with zipfile.ZipFile(tmp_path / "gpt2cells.zip") as package:
         package.extractall(tmp_path / "py")

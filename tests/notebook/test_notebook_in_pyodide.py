@@ -10,10 +10,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 import build
 from tests.notebook_session.test_default_notebook_session import pack_session_model
+from tests.pyodide_host import node_and_wheels
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_PYTHON_TEST_PACKAGES = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py"]
@@ -32,12 +31,7 @@ open(f"{work}/exit_code", "w").write(str(int(code)))
 
 
 def test_notebook_tests_pass_in_pyodide(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("needs node")
-    lock = build.ensure_pyodide_npm()
-    build.resolve_wheels(lock, build.DEFAULT_CACHE)
-    wheels = [str(build.DEFAULT_CACHE / "wheels" / lock["packages"][name]["file_name"]) for name in build.WHEEL_PACKAGES]
+    node, wheels = node_and_wheels()
     site_packages = Path(sysconfig.get_paths()["purelib"])
     ignore = shutil.ignore_patterns("__pycache__", Path(__file__).name)  # this file needs the host
     (tmp_path / "lib").mkdir()
