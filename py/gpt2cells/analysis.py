@@ -299,73 +299,122 @@ def head_scores(model, ids, exclude_bos=False, exclude_current_token=False, erro
 # Run the corrupted prompt with some of the clean run's activations swapped in. Nothing upstream of the first
 # patched layer changes, so a patched run starts there, from the corrupted run's resid_pre; and with causal
 # attention nothing before the first patched position changes either, so those positions' keys and values come
-# from the corrupted run through a KV cache and only the later positions are computed again.
+# from the corrupted run and only the later positions are computed again.
+#
+# The runs of a table go through the blocks together, as rows of one matrix [n_runs · n_new, n_embd]: layer norm,
+# the linear layers and the MLP work row by row, so one multiplication by each weight serves every run (one run
+# alone is a few rows, and a few rows cost as much as reading the block's weights). A run joins the batch at
+# the block where it starts. Only attention mixes rows: a hook on the masked scores lets each run's rows see the
+# corrupted prefix and their own earlier rows, never another run's.
+
+MAX_BATCH_ROWS = 256  # rows per batch: the attention scores grow with its square (the other runs' rows, masked)
+
 
 def patching_traces(model, clean_ids, corrupt_ids):
-    """The clean and the corrupted run's traces, as much of them as patching reads."""
+    """The clean and the corrupted run's traces, as much of them as patching reads (the logits: the last position's)."""
     clean_ids, corrupt_ids = model.check_ids(clean_ids), model.check_ids(corrupt_ids)
     if len(clean_ids) != len(corrupt_ids):
         raise PromptError(f"the clean and the corrupted prompt must have the same number of tokens, "
                           f"got {len(clean_ids)} and {len(corrupt_ids)}")
     layers = range(model.config.n_layer)
     names = ["logits"] + [f"blocks.{layer}.{what}" for layer in layers for what in ("resid_pre", "attn.k", "attn.v", "attn.z")]
-    return model.run(clean_ids, names), model.run(corrupt_ids, names)
+    return traced(model, clean_ids, names), traced(model, corrupt_ids, names)
 
 
-def run_from_layer(model, x, layer, cache=None, record=steps.keep_nothing):
-    """Blocks `layer`… on x, the stream entering block `layer`, then ln_f of the last position [n_embd]."""
+class PrefixCache:
+    """steps.attention's cache for a batch of runs: the corrupted run's keys and values of the positions before
+    `start` (the same in every run), in front of the batch's own."""
+
+    def __init__(self, corrupt, start):
+        self.corrupt, self.start = corrupt, start
+
+    def extend(self, layer, k, v):
+        past_k = self.corrupt[f"blocks.{layer}.attn.k"][:, :self.start]  # [n_head, start, d_head]
+        past_v = self.corrupt[f"blocks.{layer}.attn.v"][:, :self.start]  # [n_head, start, d_head]
+        return np.concatenate([past_k, k], axis=1), np.concatenate([past_v, v], axis=1)  # [n_head, start + n_rows, d_head]
+
+
+def batch_mask(n_runs, n_new, n_past):
+    """True where a query row may not look: another run's rows, or its own run's later ones. [n_rows, n_past + n_rows]"""
+    run = np.repeat(np.arange(n_runs), n_new)  # [n_rows]
+    position = np.tile(np.arange(n_new), n_runs)  # [n_rows]
+    hidden = (run[:, None] != run[None, :]) | (position[None, :] > position[:, None])  # [n_rows, n_rows]
+    return np.concatenate([np.zeros((len(run), n_past), dtype=bool), hidden], axis=1)  # [n_rows, n_past + n_rows]
+
+
+def batch_hook(mask, swaps, clean_z, z_rows, n_new, start):
+    """The block's record for a batch: each run's own attention, and the clean z of `swaps` = [(run, heads)]."""
+    def hook(name, value):
+        if name == "attn.masked_scores":
+            return np.where(mask, steps.NEG_INF, value)  # [n_head, n_rows, start + n_rows]
+        if name == "attn.z" and swaps:
+            value = value.copy()  # [n_head, n_rows, d_head]
+            for run, heads in swaps:
+                value[np.ix_(heads, run * n_new + z_rows)] = clean_z[np.ix_(heads, start + z_rows)]
+        return value
+    return hook
+
+
+def run_batch(model, clean, corrupt, runs, start, z_rows):
+    """ln_f of the last position of each run [n_runs, n_embd]; runs as patched_finals', sorted by layer."""
     config, p = model.config, model.params
-    for i in range(layer, config.n_layer):
-        x = steps.block(x, steps.block_params(p, i), config.n_head, config.layer_norm_epsilon, cache, i,
-                        prefixed(record, f"blocks.{i}."))  # [n_new, n_embd]
-    return steps.layer_norm(x[-1], p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [n_embd]
+    n_new = corrupt[resid_pre(0)].shape[0] - start
+    x = np.zeros((0, config.n_embd), dtype=np.float32)  # [n_runs · n_new, n_embd]: no run yet
+    for layer in range(runs[0][0], config.n_layer):
+        first = len(x) // n_new  # the index of the first run that starts at this block
+        starting = [(first + i, rows, heads) for i, (_, rows, heads) in enumerate(r for r in runs if r[0] == layer)]
+        x = np.concatenate([x] + [rows for _, rows, _ in starting])  # [n_runs · n_new, n_embd]
+        n_runs = len(x) // n_new
+        swaps = [(run, list(heads)) for run, _, heads in starting if heads]
+        hook = batch_hook(batch_mask(n_runs, n_new, start), swaps, clean.get(f"blocks.{layer}.attn.z"), z_rows, n_new, start)
+        x = steps.block(x, steps.block_params(p, layer), config.n_head, config.layer_norm_epsilon,
+                        PrefixCache(corrupt, start), layer, hook)  # [n_runs · n_new, n_embd]
+    last = x[n_new - 1::n_new]  # [n_runs, n_embd]
+    return steps.layer_norm(last, p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [n_runs, n_embd]
 
 
-def prefixed(record, prefix):
-    # steps.block names its intermediates within the block ("attn.z"); the hooks here use full trace names
-    return lambda name, value: record(prefix + name, value)
+def patched_finals(model, clean, corrupt, runs, start, z_rows=()):
+    """ln_f of the last position [n_runs, n_embd] of patched runs of the corrupted prompt, in the order of `runs`.
+
+    runs: (layer, rows, heads) each: the run starts at block `layer` with rows [n_seq − start, n_embd] as its
+    resid_pre of positions start…, and in that block the clean z of `heads` at positions start + z_rows. The
+    positions before `start` are the corrupted run's in every run.
+    """
+    n_new = corrupt[resid_pre(0)].shape[0] - start
+    order = sorted(range(len(runs)), key=lambda i: runs[i][0])  # stable: by start layer, then as given
+    per_batch = max(1, MAX_BATCH_ROWS // n_new)
+    z_rows = np.array(z_rows, dtype=int)
+    finals = [run_batch(model, clean, corrupt, [runs[i] for i in order[b:b + per_batch]], start, z_rows)
+              for b in range(0, len(order), per_batch)]  # each [n_batch, n_embd]
+    sorted_finals = np.concatenate(finals)  # [n_runs, n_embd] in `order`
+    out = np.empty_like(sorted_finals)
+    out[order] = sorted_finals
+    return out  # [n_runs, n_embd]
 
 
-def cache_of_prefix(model, trace, first_layer, n_prefix):
-    """A KV cache holding the traced run's keys and values of positions < n_prefix in blocks first_layer…."""
-    n_seq = trace["blocks.0.resid_pre"].shape[0]
-    cache = KVCache(model.config, n_seq)
-    for layer in range(first_layer, model.config.n_layer):
-        cache.keys[layer, :, :n_prefix] = trace[f"blocks.{layer}.attn.k"][:, :n_prefix]
-        cache.values[layer, :, :n_prefix] = trace[f"blocks.{layer}.attn.v"][:, :n_prefix]
-    cache.length = n_prefix
-    return cache
+def resid_pre_run(clean, corrupt, layer, positions, start):
+    """The run that starts at block `layer` with the clean resid_pre at `positions` (all ≥ start)."""
+    rows = corrupt[resid_pre(layer)][start:].copy()  # [n_seq − start, n_embd]
+    rows[np.array(positions, dtype=int) - start] = clean[resid_pre(layer)][positions]
+    return layer, rows, ()
 
 
 def resid_pre_patched(model, clean, corrupt, layer, positions):
     """ln_f of the last position [n_embd] in the corrupted run with the clean resid_pre of block `layer` at `positions`."""
     positions = sorted(set(positions))
     start = positions[0] if positions else 0
-    x = corrupt[resid_pre(layer)][start:].copy()  # [n_seq − start, n_embd]
-    x[np.array(positions, dtype=int) - start] = clean[resid_pre(layer)][positions]
-    return run_from_layer(model, x, layer, cache_of_prefix(model, corrupt, layer, start))
+    return patched_finals(model, clean, corrupt, [resid_pre_run(clean, corrupt, layer, positions, start)], start)[0]
 
 
-def heads_patched(model, clean, corrupt, layer, heads, positions=None):
-    """ln_f of the last position [n_embd] in the corrupted run with the clean z of block `layer`'s `heads` at
-    `positions` (default all; as for resid_pre, the positions before the first one come from the corrupted run's
-    KV cache and are not computed again)."""
-    heads = sorted(set(heads))
-    n_seq = corrupt[resid_pre(layer)].shape[0]
+def heads_patched(model, clean, corrupt, runs, positions=None):
+    """ln_f of the last position [n_runs, n_embd] in the corrupted run with, for each of runs = [(layer, heads)],
+    the clean z of those heads at `positions` (default all; the positions before the first one are the corrupted
+    run's, not computed again)."""
+    n_seq = corrupt[resid_pre(0)].shape[0]
     positions = sorted(set(range(n_seq) if positions is None else positions))
     start = positions[0] if positions else 0
-    rows = np.array(positions, dtype=int) - start  # the patched rows of the positions computed again
-    z_name = f"blocks.{layer}.attn.z"
-
-    def swap_z(name, value):
-        if name != z_name:
-            return value
-        value = value.copy()  # [n_head, n_seq − start, d_head]
-        value[np.ix_(heads, rows)] = clean[z_name][np.ix_(heads, positions)]
-        return value
-
-    return run_from_layer(model, corrupt[resid_pre(layer)][start:], layer, cache_of_prefix(model, corrupt, layer, start),
-                          record=swap_z)
+    runs = [(layer, corrupt[resid_pre(layer)][start:], sorted(set(heads))) for layer, heads in runs]
+    return patched_finals(model, clean, corrupt, runs, start, np.array(positions, dtype=int) - start)
 
 
 def patched_resid_pre_logits(model, clean_ids, corrupt_ids, layer, positions=None):
@@ -380,9 +429,9 @@ def patched_resid_pre_logits(model, clean_ids, corrupt_ids, layer, positions=Non
 def patched_head_logits(model, clean_ids, corrupt_ids, layer, heads):
     """One patched run: the clean z of block `layer`'s `heads` at every position → last logits [n_vocab]."""
     clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
-    final = heads_patched(model, clean, corrupt, check_index(layer, model.config.n_layer, "layer"),
-                          [check_index(h, model.config.n_head, "head") for h in heads])  # [n_embd]
-    return steps.unembed(final[None], model.params["wte.weight"])[0]  # [n_vocab]
+    layer = check_index(layer, model.config.n_layer, "layer")
+    final = heads_patched(model, clean, corrupt, [(layer, [check_index(h, model.config.n_head, "head") for h in heads])])
+    return steps.unembed(final, model.params["wte.weight"])[0]  # [n_vocab]
 
 
 def check_index(index, size, what):
@@ -431,8 +480,11 @@ def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions=None
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
     positions = check_positions(positions, len(clean_ids))
-    patched = np.stack([[resid_pre_patched(model, clean, corrupt, layer, [position]) for position in positions]
-                        for layer in range(model.config.n_layer)])  # [n_layer, n_positions, n_embd]
+    layers = range(model.config.n_layer)
+    patched = np.stack([patched_finals(model, clean, corrupt,
+                                       [resid_pre_run(clean, corrupt, layer, [position], position) for layer in layers],
+                                       position)
+                        for position in positions], axis=1)  # [n_layer, n_positions, n_embd]: one batch per position
     return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_positions]
 
 
@@ -453,8 +505,8 @@ def patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions=None):
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
     positions = check_positions(positions, len(clean_ids))
     n_layer, n_head = model.config.n_layer, model.config.n_head
-    patched = np.stack([[heads_patched(model, clean, corrupt, layer, [head], positions) for head in range(n_head)]
-                        for layer in range(n_layer)])  # [n_layer, n_head, n_embd]
+    runs = [(layer, [head]) for layer in range(n_layer) for head in range(n_head)]
+    patched = heads_patched(model, clean, corrupt, runs, positions).reshape(n_layer, n_head, -1)  # [n_layer, n_head, n_embd]
     return recovered(patched, model.params["wte.weight"], answer, wrong, diffs)  # [n_layer, n_head]
 
 

@@ -217,11 +217,13 @@ def hf_resid_patched(hf, hf_clean, corrupt, layer, positions):
     return hf_run(hf, corrupt, pre_hooks).logits[0, -1].numpy()
 
 
-def hf_head_patched(hf, hf_clean, corrupt, layer, head, d_head):
+def hf_head_patched(hf, hf_clean, corrupt, layer, head, d_head, positions=None):
+    rows = slice(None) if positions is None else list(positions)
+
     def swap_head(module, args):
         merged = args[0].clone()
         cols = slice(head * d_head, (head + 1) * d_head)
-        merged[0, :, cols] = torch.from_numpy(hf_clean[f"z{layer}"][:, cols])
+        merged[0, rows, cols] = torch.from_numpy(hf_clean[f"z{layer}"][rows, cols])
         return (merged,) + args[1:]
     return hf_run(hf, corrupt, [(hf.transformer.h[layer].attn.c_proj, swap_head)]).logits[0, -1].numpy()
 
@@ -283,6 +285,21 @@ def test_patch_head_table_equals_hf_runs_swapping_the_heads_slice_of_c_proj_inpu
     table = analysis.patch_head(tiny, clean, corrupt, answer, wrong)
     expected = [[normalised(hf_head_patched(hf, hf_clean, corrupt, layer, head, d_head), hf_clean["logits"][-1], hf_corrupt,
                             answer, wrong) for head in range(tiny.config.n_head)] for layer in range(tiny.config.n_layer)]
+    np.testing.assert_allclose(table, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("positions, max_rows", [([6], 256), ([2, 5], 256), ([0, 6], 256), ([0, 6], 20), ([6], 5)])
+def test_patch_head_at_some_positions_equals_hf_runs_swapping_those_rows(tiny, hf, prompts, hf_clean, positions,
+                                                                         max_rows, monkeypatch):
+    # max_rows: the patched runs go through the blocks in batches of at most this many rows (several batches here)
+    monkeypatch.setattr(analysis, "MAX_BATCH_ROWS", max_rows)
+    clean, corrupt = prompts
+    hf_corrupt = hf_run(hf, corrupt).logits[0, -1].numpy()
+    answer, wrong = answer_and_wrong(hf_clean["logits"][-1], hf_corrupt)
+    table = analysis.patch_head(tiny, clean, corrupt, answer, wrong, positions)
+    expected = [[normalised(hf_head_patched(hf, hf_clean, corrupt, layer, head, tiny.config.d_head, positions),
+                            hf_clean["logits"][-1], hf_corrupt, answer, wrong) for head in range(tiny.config.n_head)]
+                for layer in range(tiny.config.n_layer)]
     np.testing.assert_allclose(table, expected, atol=1e-4, rtol=0)
 
 
