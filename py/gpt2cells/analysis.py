@@ -79,6 +79,9 @@ def lens_logits(model, resid):
     return steps.unembed(normalized, p["wte.weight"])  # [n_seq, n_vocab]
 
 
+LENS_ROWS = 256  # rows through the unembedding at once: [256, n_vocab] logits and probabilities, ~50 MB each for GPT-2
+
+
 def logit_lens(model, ids, positions=None):
     """Per residual stream and position: the top token, its probability, and the probability of the final prediction.
 
@@ -88,21 +91,27 @@ def logit_lens(model, ids, positions=None):
     """
     positions = check_positions(positions, len(ids))
     resids = accumulated_resid(model, ids)[:, positions]  # [n_lens, n_positions, n_embd]
-    rows = np.arange(len(positions))  # [n_positions]
-    final_ids = lens_logits(model, resids[-1]).argmax(axis=-1)  # [n_positions]
-    top_ids, top_probs, final_probs = [], [], []
-    for resid in resids:  # one stream at a time: [n_positions, n_vocab] probabilities are big at long prompts
-        probs = steps.softmax(lens_logits(model, resid))  # [n_positions, n_vocab]
-        top_ids.append(probs.argmax(axis=-1))  # [n_positions]
-        top_probs.append(probs[rows, top_ids[-1]])
-        final_probs.append(probs[rows, final_ids])
+    n_lens, n_positions, n_embd = resids.shape
+    top_ids = np.empty((n_lens, n_positions), dtype=np.int64)
+    top_probs, final_probs = (np.empty((n_lens, n_positions), dtype=np.float32) for _ in range(2))
+    final_ids = None
+    per_chunk = max(1, LENS_ROWS // n_positions)  # streams per multiplication by the unembedding
+    for stop in range(n_lens, 0, -per_chunk):  # the last streams first: the final one gives final_ids
+        streams = slice(max(0, stop - per_chunk), stop)
+        logits = lens_logits(model, resids[streams].reshape(-1, n_embd))  # [n_chunk · n_positions, n_vocab]
+        logits = logits.reshape(-1, n_positions, logits.shape[-1])  # [n_chunk, n_positions, n_vocab]
+        final_ids = logits[-1].argmax(axis=-1) if final_ids is None else final_ids  # [n_positions]
+        probs = steps.softmax(logits)  # [n_chunk, n_positions, n_vocab]
+        top_ids[streams] = probs.argmax(axis=-1)
+        top_probs[streams] = np.take_along_axis(probs, top_ids[streams][..., None], axis=-1)[..., 0]
+        final_probs[streams] = probs[:, np.arange(n_positions), final_ids]
     return {
         "labels": resid_labels(model.config.n_layer),
         "positions": positions,
-        "top_ids": np.stack(top_ids),  # [n_lens, n_positions]
-        "top_probs": np.stack(top_probs),  # [n_lens, n_positions]
+        "top_ids": top_ids,  # [n_lens, n_positions]
+        "top_probs": top_probs,  # [n_lens, n_positions]
         "final_ids": final_ids,
-        "final_probs": np.stack(final_probs),  # [n_lens, n_positions]
+        "final_probs": final_probs,  # [n_lens, n_positions]
     }
 
 
@@ -313,12 +322,23 @@ MAX_BATCH_ROWS = 256  # rows per batch: the attention scores grow with its squar
 def patching_traces(model, clean_ids, corrupt_ids):
     """The clean and the corrupted run's traces, as much of them as patching reads (the logits: the last position's)."""
     clean_ids, corrupt_ids = model.check_ids(clean_ids), model.check_ids(corrupt_ids)
-    if len(clean_ids) != len(corrupt_ids):
-        raise PromptError(f"the clean and the corrupted prompt must have the same number of tokens, "
-                          f"got {len(clean_ids)} and {len(corrupt_ids)}")
+    mismatch = length_mismatch(clean_ids, corrupt_ids)
+    if mismatch:
+        raise PromptError(mismatch)
     layers = range(model.config.n_layer)
     names = ["logits"] + [f"blocks.{layer}.{what}" for layer in layers for what in ("resid_pre", "attn.k", "attn.v", "attn.z")]
     return traced(model, clean_ids, names), traced(model, corrupt_ids, names)
+
+
+def length_mismatch(clean_ids, corrupt_ids):
+    """Why the two prompts cannot be patched position by position, or None when they have as many tokens."""
+    n_clean, n_corrupt = len(clean_ids), len(corrupt_ids)
+    if n_clean == n_corrupt:
+        return None
+    longer = "clean" if n_clean > n_corrupt else "corrupted"
+    n_more = abs(n_clean - n_corrupt)
+    return (f"the clean and the corrupted prompt must have the same number of tokens, got {n_clean} and {n_corrupt}: "
+            f"the {longer} one is {n_more} token{'s' if n_more > 1 else ''} longer in this model's vocabulary")
 
 
 class PrefixCache:
@@ -469,14 +489,15 @@ def recovered(patched_finals, wte, answer, wrong, diffs):
     return (patched_diff - corrupt_diff) / (clean_diff - corrupt_diff)  # [...]
 
 
-def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions=None):
+def patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions=None, traces=None):
     """What patching the clean resid_pre of one block at one position recovers: [n_layer, n_positions].
 
     positions: which columns to compute (default every position: [n_layer, n_seq]). Costs n_layer × n_positions
     patched runs; the run for (layer, position) computes blocks layer… for positions position… only: for every
-    position the arithmetic of (n_layer + 1)(n_seq + 1)/4 forward passes (docs/analysis.md).
+    position the arithmetic of (n_layer + 1)(n_seq + 1)/4 forward passes (docs/analysis.md). traces: the two
+    prompts' patching_traces if already computed.
     """
-    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids) if traces is None else traces
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
     positions = check_positions(positions, len(clean_ids))
@@ -492,15 +513,16 @@ def check_positions(positions, n_seq):
     return list(range(n_seq)) if positions is None else [check_index(t, n_seq, "position") for t in positions]
 
 
-def patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions=None):
+def patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions=None, traces=None):
     """What patching one head's clean z recovers: [n_layer, n_head].
 
     positions: where the z is swapped in (default every position, TransformerLens's
     get_act_patch_attn_head_out_all_pos). Costs n_layer × n_head patched runs of blocks layer…: with every
     position n_head (n_layer + 1)/2 forward passes; from position p on only the rows p… are computed, so
-    positions=[n_seq − 1] (the last token, where the answer is read) costs as many one-token steps.
+    positions=[n_seq − 1] (the last token, where the answer is read) costs as many one-token steps. traces: the
+    two prompts' patching_traces if already computed.
     """
-    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids)
+    clean, corrupt = patching_traces(model, clean_ids, corrupt_ids) if traces is None else traces
     answer, wrong = check_token(model, answer, "answer"), check_token(model, wrong, "wrong")
     diffs = baseline_diffs(clean, corrupt, answer, wrong)
     positions = check_positions(positions, len(clean_ids))

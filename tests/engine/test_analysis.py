@@ -53,7 +53,9 @@ def capture_inputs(store, key):
 
 # ---- logit lens ------------------------------------------------------------------------------------------
 
-def test_logit_lens_equals_hf_hidden_states_through_ln_f_and_lm_head(tiny, hf):
+@pytest.mark.parametrize("lens_rows", [256, 20])  # rows through the unembedding at once (20: two streams at a time)
+def test_logit_lens_equals_hf_hidden_states_through_ln_f_and_lm_head(tiny, hf, lens_rows, monkeypatch):
+    monkeypatch.setattr(analysis, "LENS_ROWS", lens_rows)
     ids = random_ids(9, tiny.config.vocab_size, seed=1)
     out = hf_run(hf, ids, output_hidden_states=True)
     with torch.no_grad():  # hidden_states[i] enters block i; the last one already went through ln_f

@@ -265,6 +265,24 @@ def test_patching_cells_are_the_normalised_logit_difference_of_hf_hooked_runs(no
     assert np.abs(np.array(expected)).max() > 0.01  # some head does matter at the last position
 
 
+def test_prompts_of_different_lengths_are_named_and_the_patching_cells_wait(model):
+    notebook = Notebook(model)
+    source = notebook.cells["patching_prompts"].source
+    clean = "When Mark and John went to the store, John gave a drink to"
+    assert clean in source
+    longer = clean + " the dog"
+    notebook.run("all", sources={"patching_prompts": source.replace(f'clean_prompt = "{clean}"', f'clean_prompt = "{longer}"')})
+    n_clean, n_corrupt = len(model.encode(longer)), len(model.encode(clean.replace(", John", ", Mark")))
+    assert n_clean > n_corrupt
+    failed = [cell_id for cell_id, cell in notebook.cells.items() if notebook.state(cell)["status"] != "ok"]
+    assert failed == []
+    message = output(notebook, "patching_prompts")
+    n_more = n_clean - n_corrupt
+    assert f"got {n_clean} and {n_corrupt}: the clean one is {n_more} token{'s' if n_more > 1 else ''} longer" in json.dumps(message)
+    for cell_id in ("patch_resid", "patch_heads"):
+        assert "Waiting for a clean and a corrupted prompt of the same length" in json.dumps(output(notebook, cell_id))
+
+
 # ---- steering ---------------------------------------------------------------------------------------------
 
 def test_steering_cell_shows_plain_greedy_generation_and_the_steered_one(notebook, model, hf):

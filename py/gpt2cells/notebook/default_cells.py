@@ -418,29 +418,32 @@ layers, heads = [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for 
 ''')
 
 PATCHING_BPE = '''\
-from gpt2cells.analysis import answer_and_wrong, to_single_token
+from gpt2cells.analysis import answer_and_wrong, length_mismatch, patching_traces, to_single_token
 
-clean_prompt = "When Mary and John went to the store, John gave a drink to"
-corrupt_prompt = "When Mary and John went to the store, Mary gave a drink to"
-clean_ids, corrupt_ids = tokenizer.encode(clean_prompt), tokenizer.encode(corrupt_prompt)
-clean_last, corrupt_last = model.logits(clean_ids)[-1], model.logits(corrupt_ids)[-1]  # [n_vocab] each
-answer, wrong = answer_and_wrong(clean_last, corrupt_last)  # or to_single_token(model, " Mary"), ... " John"
+# IOI: who gets the drink? Names that are one token each keep the prompts equally long (" Mark", " John" in GPT-2)
+clean_prompt = "When Mark and John went to the store, John gave a drink to"
+corrupt_prompt = "When Mark and John went to the store, Mark gave a drink to"
 '''
 
 PATCHING_CHAR = '''\
-from gpt2cells.analysis import answer_and_wrong, to_single_token
+from gpt2cells.analysis import answer_and_wrong, length_mismatch, patching_traces, to_single_token
 
 clean_prompt, corrupt_prompt = "12+35=", "12+36="  # the adder writes the sum's last digit first: 7, 8
-clean_ids, corrupt_ids = tokenizer.encode(clean_prompt), tokenizer.encode(corrupt_prompt)
-clean_last, corrupt_last = model.logits(clean_ids)[-1], model.logits(corrupt_ids)[-1]  # [n_vocab] each
-answer, wrong = answer_and_wrong(clean_last, corrupt_last)  # or to_single_token(model, "7"), ... "8"
 '''
 
-PATCHING_TABLE = '''\
-Table([[prompt, len(prompt_ids), float(last[answer] - last[wrong])] for prompt, prompt_ids, last in
-       [(clean_prompt, clean_ids, clean_last), (corrupt_prompt, corrupt_ids, corrupt_last)]],
-      row_labels=["clean", "corrupted"],
-      col_labels=["prompt", "tokens", f"logit({tokenizer.decode([answer])!r}) − logit({tokenizer.decode([wrong])!r})"])
+PATCHING_RUN = '''\
+clean_ids, corrupt_ids = tokenizer.encode(clean_prompt), tokenizer.encode(corrupt_prompt)
+mismatch = length_mismatch(clean_ids, corrupt_ids)  # patching swaps activations position by position
+traces = None if mismatch else patching_traces(model, clean_ids, corrupt_ids)  # both runs, once, for the cells below
+if traces:
+    clean_last, corrupt_last = (trace["logits"][-1] for trace in traces)  # [n_vocab] each
+    answer, wrong = answer_and_wrong(clean_last, corrupt_last)  # or to_single_token(model, " Mark"), ... " John"
+(f"Edit the prompts: {mismatch} ({[tokenizer.decode([i]) for i in clean_ids]} and "
+ f"{[tokenizer.decode([i]) for i in corrupt_ids]}). The patching cells below wait for them." if mismatch else
+ Table([[prompt, len(prompt_ids), float(last[answer] - last[wrong])] for prompt, prompt_ids, last in
+        [(clean_prompt, clean_ids, clean_last), (corrupt_prompt, corrupt_ids, corrupt_last)]],
+       row_labels=["clean", "corrupted"],
+       col_labels=["prompt", "tokens", f"logit({tokenizer.decode([answer])!r}) − logit({tokenizer.decode([wrong])!r})"]))
 '''
 
 
@@ -450,7 +453,7 @@ def patching_prompts(tokenizer_kind):
         "Two prompts of the same number of tokens that differ where it matters, and two tokens: the metric is "
         "logit(answer) − logit(wrong) at the last position. By default answer is the clean run's prediction and "
         "wrong the corrupted run's.",
-        (PATCHING_CHAR if tokenizer_kind == "char" else PATCHING_BPE) + PATCHING_TABLE)
+        (PATCHING_CHAR if tokenizer_kind == "char" else PATCHING_BPE) + PATCHING_RUN)
 
 
 PATCH_RESID = CellSpec(
@@ -464,9 +467,10 @@ from gpt2cells.notebook import Heatmap
 changed = [t for t, (a, b) in enumerate(zip(clean_ids, corrupt_ids)) if a != b]
 positions = sorted(set(changed) | {len(clean_ids) - 1})  # the changed tokens and the last one (earlier ones
 # recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: ~10× as long)
-recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions)  # [n_layer, len(positions)]
-Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],
-        [f"{tokenizer.decode([clean_ids[t]])} ({t})" for t in positions], title="patched resid_pre: recovered")
+recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions, traces) if traces else None
+(Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],  # [n_layer, len(positions)]
+         [f"{tokenizer.decode([clean_ids[t]])} ({t})" for t in positions], title="patched resid_pre: recovered")
+ if traces else "Waiting for a clean and a corrupted prompt of the same length (the cell above).")
 ''')
 
 PATCH_HEADS = CellSpec(
@@ -479,9 +483,11 @@ from gpt2cells.notebook import Heatmap
 
 positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: ~3× as long)
 run_it = config.n_layer * n_head <= 144  # seconds up to GPT-2 small's 144 heads; a bigger model: True, then Run
-recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions) if run_it else None
+ready = traces is not None and run_it
+recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions, traces) if ready else None
 (Heatmap(recovered_heads, [f"layer {i}" for i in range(config.n_layer)], [f"head {h}" for h in range(n_head)],
-         heads=n_head, title="patched head outputs: recovered") if run_it else
+         heads=n_head, title="patched head outputs: recovered") if recovered_heads is not None else
+ "Waiting for a clean and a corrupted prompt of the same length (the cell above)." if not traces else
  f"Not run by Run all: {config.n_layer * n_head} heads take minutes on this model. Set run_it = True and Run.")
 ''')
 
