@@ -36,7 +36,9 @@ function describeError(error) {
   const type = error?.type || error?.name || "Error";
   const full = String(error?.message ?? error);
   let traceback = full;
-  const firstUserFrame = full.search(/\n {2}File "<exec>"|\n {2}File "\/lib\/python3[^/]*\/site-packages\//);
+  // the code's own frames ("<exec>"; past 2 GiB buffers.exec_out's frame comes first), else a call's
+  const execFrame = full.search(/\n {2}File "<exec>"/);
+  const firstUserFrame = execFrame > 0 ? execFrame : full.search(/\n {2}File "\/lib\/python3[^/]*\/site-packages\//);
   if (full.startsWith("Traceback") && firstUserFrame > 0) {
     traceback = "Traceback (most recent call last):" + full.slice(firstUserFrame);
   }
@@ -49,6 +51,10 @@ function describeError(error) {
 // gpt2cells.worker.buffers, which copies at the unsigned address.
 const SIGNED_LIMIT = 2 ** 31;
 const heapBytes = () => pyodide._module.HEAPU8.length;
+const utf8 = new TextDecoder();
+// buffers.py's text_at: a str's UTF-8 bytes at their unsigned address → a String object (Python keeps a JS
+// object as it is, where a plain string would be turned back into a str); plainStrings unwraps it
+const textAt = (address, length) => new String(utf8.decode(pyodide._module.HEAPU8.subarray(address, address + length)));
 const FORMATS = { Int8Array: "b", Int16Array: "h", Uint16Array: "H", Int32Array: "i", Uint32Array: "I",
                   BigInt64Array: "q", Float32Array: "f", Float64Array: "d" };
 
@@ -77,19 +83,31 @@ function bufferArgs(value, proxies) {
   return value;
 }
 
+/** value with each String object (a str routed by textAt) as a plain string. */
+function plainStrings(value) {
+  if (value instanceof String) return value.valueOf();
+  if (Array.isArray(value)) return value.map(plainStrings);
+  if (value && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, plainStrings(item)]));
+  }
+  return value;
+}
+
 function toTransferable(value) {
   if (value === undefined || value === null) return { value: null, repr: null };
   if (typeof value !== "object" && typeof value !== "function") return { value, repr: null };
-  if (heapBytes() > SIGNED_LIMIT && value.type !== undefined) {
-    const safe = buffers.buffers_out(value);
+  if (value instanceof String) return { value: value.valueOf(), repr: null }; // a str routed by exec_out/call_out
+  const routed = heapBytes() > SIGNED_LIMIT && value.type !== undefined;
+  if (routed) {
+    const safe = buffers.buffers_out(value, textAt);
     value.destroy?.();
     value = safe;
-    if (typeof value?.toJs !== "function") return { value: value ?? null, repr: null }; // a typed array or a primitive
+    if (typeof value?.toJs !== "function") return { value: plainStrings(value ?? null), repr: null }; // a typed array, a string or a primitive
   }
   // A PyProxy: convert dict -> plain object, list -> Array, numpy arrays -> TypedArrays.
   try {
     const converted = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
-    return { value: converted, repr: null };
+    return { value: routed ? plainStrings(converted) : converted, repr: null };
   } catch {
     return { value: null, repr: String(value) }; // not convertible: show Python's str()
   } finally {
@@ -107,7 +125,10 @@ function collectBuffers(value, found = new Set()) {
 
 async function run(request) {
   if (request.cmd === "exec") {
-    return pyodide.runPythonAsync(String(request.code ?? ""), { globals: namespace });
+    const code = String(request.code ?? "");
+    // past 2 GiB a str result would be decoded from the wrong address before we see it (buffers.py)
+    if (heapBytes() > SIGNED_LIMIT) return buffers.exec_out(code, namespace, textAt);
+    return pyodide.runPythonAsync(code, { globals: namespace });
   }
   if (request.cmd === "call") {
     const path = String(request.fn ?? "");
@@ -131,7 +152,7 @@ async function run(request) {
     proxies.forEach((proxy) => proxy.destroy());
     const pyKwargs = pyodide.toPy(kwargs);
     try {
-      const result = callBridge(fn, args, pyKwargs);
+      const result = heapBytes() > SIGNED_LIMIT ? buffers.call_out(fn, args, pyKwargs, textAt) : callBridge(fn, args, pyKwargs);
       return result instanceof Promise || result?.then ? await result : result;
     } finally {
       args.destroy?.();
