@@ -9,8 +9,9 @@ product and sum is float32.
   instruction; an engine without relaxed SIMD refuses that module and gets matmul_nt_simd128.so, the same
   kernel with a separate multiply and add. Without either (no wasm SIMD at all), einsum.
   The module has one function per weight dtype: matmul_nt (float32 w) and matmul_nt_f16 (float16 w, widened
-  in registers, so a float16 model stays float16 in memory and decode reads half the bytes; it takes x times
-  2^56, see matmul_nt.wat, and x too large or too small for that goes to einsum).
+  in registers, so a float16 model stays float16 in memory and decode reads half the bytes; it works on x times
+  2^56, which it writes into a scratch array we pass, and declines x too large or too small for that (see
+  matmul_nt.wat): einsum computes those).
 
 Every backend sums the same products in float32, so results agree to float32 rounding (tests: ≤ 1e-4 on logits
 against Hugging Face, and kernel vs einsum directly).
@@ -29,25 +30,19 @@ KERNELS = (("wasm SIMD kernel (fused multiply-add)", Path(__file__).with_name("m
 
 
 def load_wasm_kernels(path):
-    """{w dtype: the kernel's function(x, w, out, n, k, m)} through ctypes, or None where it cannot run."""
+    """{w dtype: the kernel's function} through ctypes, or None where it cannot run."""
     if sys.platform != "emscripten" or not path.exists():
         return None
     try:
         module = ctypes.CDLL(str(path))
     except OSError:  # the engine lacks a wasm feature the module uses, so it does not compile
         return None
-    kernels = {np.dtype(np.float32): module.matmul_nt, np.dtype(np.float16): module.matmul_nt_f16}
-    for kernel in kernels.values():
-        kernel.restype = None
-        kernel.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 3
-    return kernels
+    pointers, sizes = [ctypes.c_void_p] * 3, [ctypes.c_int] * 3  # x, w, out; n, k, m
+    module.matmul_nt.argtypes, module.matmul_nt.restype = pointers + sizes, None
+    # float16: a scratch array for x · 2^56 too; it returns 0 when x is out of its range (out not written)
+    module.matmul_nt_f16.argtypes, module.matmul_nt_f16.restype = pointers + sizes + [ctypes.c_void_p], ctypes.c_int
+    return {np.dtype(np.float32): module.matmul_nt, np.dtype(np.float16): module.matmul_nt_f16}
 
-
-# matmul_nt_f16 takes x times 2^56 (its weights come widened to w·2^-112; matmul_nt.wat says why)
-HALF_KERNEL_X_SCALE = np.float32(2.0 ** 56)
-# x whose largest |value| lies in [2^-40, 2^72): x · 2^56 stays below float32's largest value, 2^128, and the
-# products that matter stay normal floats (the smallest normal is 2^-126)
-HALF_KERNEL_X_RANGE = (2.0 ** -40, 2.0 ** 72)
 
 BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kernels := load_wasm_kernels(path))),
                              ("einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @", {}))
@@ -56,17 +51,17 @@ BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kern
 def matmul_nt(x, w):
     """x [n, k] float32 times w [m, k] (float32 or float16) transposed → [n, m] float32."""
     kernel = wasm_kernels.get(w.dtype)
-    if kernel is None or not kernel_takes(x, w):
-        return np.einsum("...j,kj->...k", x, w) if sys.platform == "emscripten" else x @ w.T  # [n, m]
-    if w.dtype == np.float16:
-        x = np.multiply(x, HALF_KERNEL_X_SCALE, order="C")  # [n, k]
-    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-    out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)  # [n, m]
-    kernel(x.ctypes.data, w.ctypes.data, out.ctypes.data, x.shape[0], x.shape[1], w.shape[0])
-    return out
+    if kernel is not None and kernel_takes(x, w):
+        x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+        out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)  # [n, m]
+        if w.dtype == np.float32:
+            kernel(x.ctypes.data, w.ctypes.data, out.ctypes.data, x.shape[0], x.shape[1], w.shape[0])
+            return out
+        scaled = np.empty_like(x)  # [n, k] the kernel's x · 2^56
+        if kernel(x.ctypes.data, w.ctypes.data, out.ctypes.data, x.shape[0], x.shape[1], w.shape[0], scaled.ctypes.data):
+            return out
+    return np.einsum("...j,kj->...k", x, w) if sys.platform == "emscripten" else x @ w.T  # [n, m]
 
 
 def kernel_takes(x, w):
-    fits = x.dtype == np.float32 and x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.shape[1] % 4 == 0
-    low, high = HALF_KERNEL_X_RANGE
-    return fits and (w.dtype == np.float32 or low <= np.abs(x).max(initial=0.0) < high)  # False for nan too
+    return x.dtype == np.float32 and x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.shape[1] % 4 == 0

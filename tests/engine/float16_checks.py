@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-# (n, k, m): n = 1 is the decode stream (k % 16 == 0 and its 4-value tail), n ≥ 2 the 6×2 prompt tile (k % 8 == 4
-# takes its 16-byte tail), an odd n its last single row, m % 6 != 0 the rows left over after the tile
-SHAPES = [(1, 768, 3072), (1, 32, 13), (1, 8, 3), (1, 36, 5), (1, 44, 6), (2, 36, 7), (2, 40, 12), (3, 32, 7),
+# (n, k, m): n = 1 is the decode stream (16 values a turn, then a last 8 when k % 16 >= 8, then a last 4 when
+# k % 8 == 4), n ≥ 2 the 6×2 prompt tile (k % 8 == 4 takes its 16-byte tail), an odd n its last single row,
+# m % 6 != 0 the rows left over after the tile
+SHAPES = [(1, 768, 3072), (1, 32, 13), (1, 8, 3), (1, 36, 5), (1, 44, 6), (1, 40, 7), (1, 24, 3), (1, 4, 2),
+          (2, 36, 7), (2, 40, 12), (3, 32, 7),
           (5, 8, 1), (6, 12, 6), (10, 3072, 768), (7, 772, 19), (4, 6, 9)]  # k = 6: not a multiple of 4, the fallback
 
 
@@ -66,7 +68,9 @@ def odd_inputs_ok(matmul_nt) -> dict:
              "huge": (x.T * np.float32(1e21), w),  # near where x · 2^56 would overflow
              "huger": (x.T * np.float32(1e30), w),  # beyond it
              "small": (x.T * np.float32(1e-11), w),  # near where products would underflow
-             "tiny": (x.T * np.float32(1e-30), w)}  # beyond it
+             "tiny": (x.T * np.float32(1e-30), w),  # beyond it
+             "one row huger": (x.T[:1] * np.float32(1e30), w),  # the decode path checks x too
+             "one row tiny": (x.T[:1] * np.float32(1e-30), w)}
     ok = {}
     for name, (a, b) in cases.items():
         expected = a.astype(np.float64) @ b.astype(np.float64).T  # [n, m]
@@ -76,6 +80,7 @@ def odd_inputs_ok(matmul_nt) -> dict:
     with_nan[3, 2] = np.nan
     got = matmul_nt(with_nan, w)  # [12, 26]
     ok["nan"] = bool(np.isnan(got[3]).all() and np.isfinite(np.delete(got, 3, axis=0)).all())
+    ok["one row nan"] = bool(np.isnan(matmul_nt(with_nan[3:4], w)).all())  # [1, 26]
     return ok
 
 
