@@ -354,12 +354,20 @@ class PrefixCache:
         return np.concatenate([past_k, k], axis=1), np.concatenate([past_v, v], axis=1)  # [n_head, start + n_rows, d_head]
 
 
-def batch_mask(n_runs, n_new, n_past):
-    """True where a query row may not look: another run's rows, or its own run's later ones. [n_rows, n_past + n_rows]"""
+def hidden_keys(query_run, query_position, key_run, key_position):
+    """True where a query may not look: a key of another run, or a later position. Run −1: a key every run shares.
+
+    query_*: [n_rows], key_*: [n_keys] → [n_rows, n_keys] (steps.attention's causal mask, for a batch of runs)."""
+    other_run = (key_run[None, :] != query_run[:, None]) & (key_run[None, :] >= 0)  # [n_rows, n_keys]
+    return other_run | (key_position[None, :] > query_position[:, None])  # [n_rows, n_keys]
+
+
+def batch_mask(n_runs, n_new, start):
+    """The patched runs' mask: the shared prefix of `start` positions, then every run's n_new rows. [n_rows, start + n_rows]"""
     run = np.repeat(np.arange(n_runs), n_new)  # [n_rows]
-    position = np.tile(np.arange(n_new), n_runs)  # [n_rows]
-    hidden = (run[:, None] != run[None, :]) | (position[None, :] > position[:, None])  # [n_rows, n_rows]
-    return np.concatenate([np.zeros((len(run), n_past), dtype=bool), hidden], axis=1)  # [n_rows, n_past + n_rows]
+    position = start + np.tile(np.arange(n_new), n_runs)  # [n_rows]
+    prefix = np.arange(start)  # [start]
+    return hidden_keys(run, position, np.concatenate([np.full(start, -1), run]), np.concatenate([prefix, position]))
 
 
 def batch_hook(mask, swaps, clean_z, z_rows, n_new, start):
@@ -549,7 +557,70 @@ def steering_vector(model, a_ids, b_ids, layer, pad_id=None):
         a_ids, b_ids = (ids + [pad_id] * (n_steer - len(ids)) for ids in (a_ids, b_ids))
     layer = check_index(layer, model.config.n_layer, "layer")
     name = resid_pre(layer)
-    return model.run(a_ids, [name])[name] - model.run(b_ids, [name])[name]  # [n_steer, n_embd]
+    return traced(model, a_ids, [name])[name] - traced(model, b_ids, [name])[name]  # [n_steer, n_embd]
+
+
+class RunsCache:
+    """steps.attention's cache for a batch of runs that each have their own past (steer's runs, one per scale).
+
+    keys, values: [n_layer, n_runs, n_head, capacity, d_head]; extend returns them run after run, as the rows
+    of the batch are, [n_head, n_runs · (length + n_new), d_head], and `hidden` masks the other runs' keys.
+    """
+
+    def __init__(self, config, n_runs, capacity):
+        check_context(capacity, config.n_ctx)
+        shape = (config.n_layer, n_runs, config.n_head, capacity, config.d_head)
+        self.keys = np.zeros(shape, dtype=np.float32)  # [n_layer, n_runs, n_head, capacity, d_head]
+        self.values = np.zeros(shape, dtype=np.float32)  # [n_layer, n_runs, n_head, capacity, d_head]
+        self.length = 0
+
+    def extend(self, layer, k, v):
+        _, n_runs, n_head, _, d_head = self.keys.shape
+        end = self.length + k.shape[1] // n_runs
+        for store, new in ((self.keys, k), (self.values, v)):  # new: [n_head, n_runs · n_new, d_head]
+            store[layer, :, :, self.length:end] = new.reshape(n_head, n_runs, -1, d_head).transpose(1, 0, 2, 3)
+        return tuple(store[layer, :, :, :end].transpose(1, 0, 2, 3).reshape(n_head, -1, d_head)
+                     for store in (self.keys, self.values))  # 2 x [n_head, n_runs · end, d_head]
+
+    def hidden(self, n_new):
+        n_runs, n_keys = self.keys.shape[1], self.length + n_new
+        query_run, query_position = np.repeat(np.arange(n_runs), n_new), self.length + np.tile(np.arange(n_new), n_runs)
+        key_run, key_position = np.repeat(np.arange(n_runs), n_keys), np.tile(np.arange(n_keys), n_runs)
+        return hidden_keys(query_run, query_position, key_run, key_position)  # [n_runs · n_new, n_runs · n_keys]
+
+
+def check_context(n_positions, n_ctx):
+    if n_positions > n_ctx:
+        raise PromptError(f"{n_positions} positions exceed the context window n_ctx = {n_ctx}")
+
+
+def keep_any(layer, name, value):
+    return value
+
+
+def forward_runs(model, ids, cache, record=keep_any):
+    """steps.forward for a batch of runs, one row of ids [n_runs, n_new] each, continuing each run's cached
+    positions: the last position's logits [n_runs, n_vocab]. record(layer, name, value) as a block's."""
+    config, p = model.config, model.params
+    n_runs, n_new = ids.shape
+    tokens = steps.embed(p["wte.weight"], ids.reshape(-1))  # [n_runs · n_new, n_embd]
+    positions = steps.pos_embed(p["wpe.weight"], cache.length, n_new)  # [n_new, n_embd]
+    x = tokens + np.tile(positions, (n_runs, 1))  # [n_runs · n_new, n_embd]
+    mask = cache.hidden(n_new)  # [n_runs · n_new, n_runs · (n_past + n_new)]
+
+    def hook(layer):
+        def within(name, value):
+            if name == "attn.masked_scores":
+                value = np.where(mask, steps.NEG_INF, value)  # [n_head, n_rows, n_keys]: each run sees its own
+            return record(layer, name, value)
+        return within
+
+    for layer in range(config.n_layer):
+        x = steps.block(x, steps.block_params(p, layer), config.n_head, config.layer_norm_epsilon, cache, layer,
+                        hook(layer))  # [n_runs · n_new, n_embd]
+    cache.length += n_new
+    last = steps.layer_norm(x[n_new - 1::n_new], p["ln_f.weight"], p["ln_f.bias"], config.layer_norm_epsilon)  # [n_runs, n_embd]
+    return steps.unembed(last, p["wte.weight"])  # [n_runs, n_vocab]
 
 
 def steer(model, ids, a_ids, b_ids, layer, scale, n_new, position=0, pad_id=None,
@@ -558,29 +629,33 @@ def steer(model, ids, a_ids, b_ids, layer, scale, n_new, position=0, pad_id=None
 
     As ActAdd does, the vector's n_steer rows are added at prompt positions position … position + n_steer − 1, in
     the prompt's forward pass; the new tokens are not changed directly, they read the steered prompt through the
-    KV cache. Sampling options as Model.generate. Returns the new token ids.
+    KV cache. Sampling options as Model.generate. Returns the new token ids; with a list of scales, one list of
+    ids per scale, generated together (one multiplication by each weight for all of them; each its own
+    generator from `seed`, so each as if generated alone).
     """
     check_sampling(n_new, temperature, top_k, top_p)
-    addition = scale * steering_vector(model, a_ids, b_ids, layer, pad_id)  # [n_steer, n_embd]
+    scales = list(scale) if np.ndim(scale) else [scale]
+    vector = steering_vector(model, a_ids, b_ids, layer, pad_id)  # [n_steer, n_embd]
     ids = model.check_ids(ids, len(ids) + max(n_new - 1, 0))
-    if not isinstance(position, (int, np.integer)) or not 0 <= position <= len(ids) - len(addition):
-        raise PromptError(f"the steering vector's {len(addition)} positions, from position {position!r}, "
+    if not isinstance(position, (int, np.integer)) or not 0 <= position <= len(ids) - len(vector):
+        raise PromptError(f"the steering vector's {len(vector)} positions, from position {position!r}, "
                           f"must lie within the prompt's {len(ids)} tokens")
-    target = resid_pre(layer)
+    n_ids = len(ids)
 
-    def add_vector(name, value):
-        if name != target:
+    def add_vector(at_layer, name, value):
+        if at_layer != layer or name != "resid_pre":
             return value
-        steered = value.copy()  # [n_seq, n_embd]
-        steered[position:position + len(addition)] += addition
-        return steered
+        steered = value.copy().reshape(len(scales), n_ids, -1)  # [n_runs, n_seq, n_embd]
+        steered[:, position:position + len(vector)] += np.array(scales, dtype=np.float32)[:, None, None] * vector
+        return steered.reshape(value.shape)  # [n_runs · n_seq, n_embd]
 
-    rng = np.random.default_rng(seed)
-    cache = KVCache(model.config, len(ids) + max(n_new - 1, 0))
-    logits = steps.forward(ids, model.params, model.config, cache, record=add_vector, last_only=True)  # [1, n_vocab]
-    new = []
+    rngs = [np.random.default_rng(seed) for _ in scales]
+    cache = RunsCache(model.config, len(scales), n_ids + max(n_new - 1, 0))
+    logits = forward_runs(model, np.tile(ids, (len(scales), 1)), cache, add_vector)  # [n_runs, n_vocab]
+    new = [[] for _ in scales]
     for step in range(n_new):
-        new.append(steps.choose_next_token(logits[-1], temperature, top_k, top_p, rng))
+        for run, rng in enumerate(rngs):
+            new[run].append(steps.choose_next_token(logits[run], temperature, top_k, top_p, rng))
         if step + 1 < n_new:
-            logits = steps.forward(np.array(new[-1:]), model.params, model.config, cache, last_only=True)  # [1, n_vocab]
-    return new
+            logits = forward_runs(model, np.array([[tokens[-1]] for tokens in new]), cache)  # [n_runs, n_vocab]
+    return new if np.ndim(scale) else new[0]

@@ -355,6 +355,15 @@ def test_steering_equals_hf_generation_with_a_pre_hook_adding_the_vector(tiny, h
     assert expected != tiny.generate(ids, 20)  # the vector does change what is generated
 
 
+def test_several_scales_generated_together_each_equal_hf_generation_with_that_vector(tiny, hf):
+    ids = random_ids(6, tiny.config.vocab_size, seed=8)
+    a_ids, b_ids, layer, scales = [10, 20], [40, 50], 1, [4.0, 0.0, -3.0]
+    difference = hf_resid_pre(hf, a_ids, layer) - hf_resid_pre(hf, b_ids, layer)
+    expected = [hf_steered_generation(hf, ids, scale * difference, layer, 2, 12) for scale in scales]
+    assert len({tuple(tokens) for tokens in expected}) == 3  # three different continuations
+    assert analysis.steer(tiny, ids, a_ids, b_ids, layer, scales, 12, position=2) == expected
+
+
 def test_steering_prompts_of_different_lengths_need_a_pad_id(tiny, hf):
     ids = random_ids(5, tiny.config.vocab_size, seed=7)
     with pytest.raises(PromptError, match="3 and 1 tokens"):

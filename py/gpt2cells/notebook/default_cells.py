@@ -510,8 +510,8 @@ pad = None  # both are one character: nothing to pad
 STEERING_RUN = '''\
 a_ids, b_ids = tokenizer.encode(steer_a), tokenizer.encode(steer_b)
 n_new = min(10, config.n_ctx - T + 1)
-plain = steer(model, ids, a_ids, b_ids, layer, 0.0, n_new, pad_id=pad)  # scale 0: greedy generation
-steered = steer(model, ids, a_ids, b_ids, layer, scale, n_new, pad_id=pad)
+# scale 0 is plain greedy generation; the two run together, one multiplication by each weight for both
+plain, steered = steer(model, ids, a_ids, b_ids, layer, [0.0, scale], n_new, pad_id=pad)
 Table([[tokenizer.decode(plain)], [tokenizer.decode(steered)]], row_labels=["as is", f"steered at layer {layer}"],
       col_labels=[f"{prompt!r} continues"])
 '''
