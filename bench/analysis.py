@@ -71,8 +71,8 @@ answer, wrong = analysis.answer_and_wrong(*(trace["logits"][-1] for trace in tra
 timed("patch_resid_pre, changed + last position",
       lambda: analysis.patch_resid_pre(model, ids, corrupt, answer, wrong, [T - 5, T - 1], traces))
 timed("patch_head, last position", lambda: analysis.patch_head(model, ids, corrupt, answer, wrong, [T - 1], traces))
-timed("steering: plain + steered, 10 tokens each",
-      lambda: [analysis.steer(model, ids, ids[:1], corrupt[:1], 6, scale, 10) for scale in (0.0, 5.0)])
+timed("steering: plain + steered, 10 tokens each, together",
+      lambda: analysis.steer(model, ids, ids[:1], corrupt[:1], 6, [0.0, 5.0], 10))
 timed("patch_resid_pre, every position", lambda: analysis.patch_resid_pre(model, ids, corrupt, answer, wrong, None, traces), 1)
 timed("patch_head, every position", lambda: analysis.patch_head(model, ids, corrupt, answer, wrong, None, traces), 1)
 rows
