@@ -6,8 +6,8 @@ page's worker (Chromium, Pyodide, the wasm kernel) on GPT-2-small shapes, beside
 
 The weights are random and made inside the worker (no 500 MB zip to build or import): the time of a forward
 pass does not depend on the values. The rows are the default cells' calls with their default settings (each the
-best of three runs), then the full patching sweeps they leave out, then the default notebook's Analysis cells as
-Run all runs them. docs/analysis.md has the latest figures.
+best of three runs), then the full patching sweeps they leave out and steering's two runs one after the other;
+then the default notebook's Analysis cells as Run all runs them. docs/analysis.md has the latest figures.
 """
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ timed("steering: plain + steered, 10 tokens each, together",
       lambda: analysis.steer(model, ids, ids[:1], corrupt[:1], 6, [0.0, 5.0], 10))
 timed("patch_resid_pre, every position", lambda: analysis.patch_resid_pre(model, ids, corrupt, answer, wrong, None, traces), 1)
 timed("patch_head, every position", lambda: analysis.patch_head(model, ids, corrupt, answer, wrong, None, traces), 1)
+timed("steering: plain, then steered, one call each",
+      lambda: [analysis.steer(model, ids, ids[:1], corrupt[:1], 6, scale, 10) for scale in (0.0, 5.0)])
 rows
 '''
 DEFAULT_ROWS = 9  # the forward pass and the default cells' calls; the full sweeps come after
