@@ -13,7 +13,6 @@ import numpy as np
 
 from . import steps
 from .errors import PromptError
-from .kv_cache import KVCache
 from .model import check_sampling
 
 HEAD_NAMES = ("previous_token_head", "duplicate_token_head", "induction_head")
@@ -389,12 +388,12 @@ def run_batch(model, clean, corrupt, runs, start, z_rows):
     n_new = corrupt[resid_pre(0)].shape[0] - start
     x = np.zeros((0, config.n_embd), dtype=np.float32)  # [n_runs · n_new, n_embd]: no run yet
     for layer in range(runs[0][0], config.n_layer):
-        first = len(x) // n_new  # the index of the first run that starts at this block
-        starting = [(first + i, rows, heads) for i, (_, rows, heads) in enumerate(r for r in runs if r[0] == layer)]
-        x = np.concatenate([x] + [rows for _, rows, _ in starting])  # [n_runs · n_new, n_embd]
-        n_runs = len(x) // n_new
-        swaps = [(run, list(heads)) for run, _, heads in starting if heads]
-        hook = batch_hook(batch_mask(n_runs, n_new, start), swaps, clean.get(f"blocks.{layer}.attn.z"), z_rows, n_new, start)
+        joining = [run for run in runs if run[0] == layer]
+        first = len(x) // n_new  # the batch index of the first run that joins at this block
+        x = np.concatenate([x] + [rows for _, rows, _ in joining])  # [n_runs · n_new, n_embd]
+        swaps = [(first + i, list(heads)) for i, (_, _, heads) in enumerate(joining) if heads]
+        mask = batch_mask(len(x) // n_new, n_new, start)  # [n_runs · n_new, start + n_runs · n_new]
+        hook = batch_hook(mask, swaps, clean[f"blocks.{layer}.attn.z"], z_rows, n_new, start)
         x = steps.block(x, steps.block_params(p, layer), config.n_head, config.layer_norm_epsilon,
                         PrefixCache(corrupt, start), layer, hook)  # [n_runs · n_new, n_embd]
     last = x[n_new - 1::n_new]  # [n_runs, n_embd]
