@@ -42,6 +42,8 @@ export function pythonApi(runtime) {
       open: (sources) => call(`${NOTEBOOK}.open`, [sources]),
       /** mode "all" | "cell" | "to"; onProgress receives the plan/start/done events as cells run. */
       run: (mode, cellId, sources, onProgress) => call(`${NOTEBOOK}.run`, [mode, cellId, sources], { onProgress }),
+      /** After a run that edited nothing on a new prompt: compare its values with the engine's for about `seconds`. */
+      check: (seconds) => call(`${NOTEBOOK}.check`, [seconds]),
       /** float32 bytes of rows r0..r1, columns c0..c1 of one array output. */
       outputSlice: (cellId, path, layer, head, r0, r1, c0, c1) =>
         call(`${NOTEBOOK}.output_slice`, [cellId, path, layer, head, r0, r1, c0, c1]),

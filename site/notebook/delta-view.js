@@ -70,7 +70,11 @@ export class DeltaBadge {
     this.badge.classList.toggle("nb-delta-mismatch", pass.mark === "differs" && pass.pristine);
     let text;
     let title;
-    if (pass.mark === "engine") {
+    if (pass.mark === "checking") {
+      text = "checking…";
+      title = "Being compared with the engine's values (Model.run) for this prompt, right after the run";
+      this.badge.dataset.delta = "checking";
+    } else if (pass.mark === "engine") {
       text = "= engine";
       title = "No edit reaches this cell and its value equals the engine's (Model.run) within 1e-5 relative";
       this.badge.dataset.delta = "engine";

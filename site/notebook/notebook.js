@@ -26,6 +26,8 @@ import { SavedEdits } from "./saved-edits.js";
 import { Toolbar } from "./toolbar.js";
 import { ViewSelection } from "./view-selection.js";
 
+const CHECK_SLICE_SECONDS = 0.2; // a run asked for while a run is being checked waits at most about this long
+
 const NO_MODEL = "The notebook appears when a model is loaded into Python.";
 
 export class Notebook extends EventTarget {
@@ -321,6 +323,7 @@ export class Notebook extends EventTarget {
       const ran = result.ran.length;
       this.setRunState(failed ? "failed" : "ok", `${ran} cell${ran === 1 ? "" : "s"} ran in ${formatDuration(performance.now() - started)}` +
         (failed ? ` · ${failed} failed` : ""));
+      if (result.unchecked) this.checkLater();
     } catch (error) {
       if (error.pythonType === "RuntimeRestarted") return; // runtimeRestarted has updated the page
       this.setRunState("failed", `The notebook could not run: ${error.message}`);
@@ -330,6 +333,23 @@ export class Notebook extends EventTarget {
       this.updateButtons();
       this.announce();
     }
+  }
+
+  /** A run that edited nothing is shown before its values are compared with the engine's (a new prompt's
+   * engine pass is a second forward pass): compare them now, a slice at a time, so a run asked for meanwhile
+   * goes first. The badges say "checking…" until then. */
+  checkLater() {
+    this.enqueue(async () => {
+      if (!this.open) return;
+      try {
+        const result = await this.py.notebook.check(CHECK_SLICE_SECONDS);
+        for (const state of result.states) this.cells.get(state.id)?.applyState(state);
+        if (result.done) this.predictionChange.show(result.prediction_change);
+        else this.checkLater();
+      } catch (error) {
+        if (error.pythonType !== "RuntimeRestarted") console.error(error);
+      }
+    });
   }
 
   /** Tell listeners (the outline) where each cell stands: its status, and whether its code is edited. */

@@ -222,3 +222,64 @@ def test_the_reference_keeps_the_residual_stream_not_every_layers_trace(model):
     assert notebook.reference is reference
     notebook.run("cell", "prompt", {"prompt": 'prompt = "Hello, world"'})
     assert notebook.reference is not reference and list(notebook.reference.ids) == model.encode("Hello, world")
+
+
+def test_a_run_that_edits_nothing_is_checked_afterwards_in_slices(model):
+    notebook = Notebook(model)
+    notebook.check_later = True  # as the page's notebook is
+    notebook.run("to", "probabilities")
+    assert set(marks(notebook, 0).values()) == {"checking"}
+    assert notebook.prediction_change() is None  # shown once the values are checked
+    slices = []
+    while True:
+        result = notebook.check(0.0)  # the least a slice does: one cell
+        slices.append(result)
+        if result["done"]:
+            break
+    assert len(slices) > 1 and all(r["states"] for r in slices)
+    for layer in range(model.config.n_layer):
+        assert set(marks(notebook, layer).values()) == {"engine"}
+    probs = native_probs(model, notebook.final_namespace()["ids"])
+    check_change(slices[-1]["prediction_change"], probs, probs)
+    # an edit on the same prompt compares at once: the engine's values are known now
+    notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
+    assert not notebook.unchecked and marks(notebook, 0)["gelu"] == "differs"
+    check_change(notebook.prediction_change(), probs, native_probs(model, notebook.final_namespace()["ids"], relu=True))
+
+
+def test_the_check_after_a_run_says_loudly_when_a_cell_and_the_engine_disagree(model, monkeypatch):
+    from gpt2cells import steps
+
+    notebook = Notebook(model)
+    notebook.check_later = True
+    notebook.run("to", "probabilities")  # the cells imported steps.gelu before the engine's is swapped below
+    monkeypatch.setattr(steps, "gelu", lambda x: np.maximum(x, 0))  # the engine's MLP now differs from the cells'
+    while not notebook.check(10.0)["done"]:
+        pass
+    got = marks(notebook, 0)
+    assert got["mlp_up"] == "engine" and got["gelu"] == "differs"
+    gelu = notebook.state(notebook.cells["gelu"])["delta"]["passes"][0]
+    assert gelu["pristine"] is True and gelu["max_abs"] > 0  # a pristine cell that differs: the page shows a bug
+
+
+def test_fingerprints_tell_equal_arrays_from_different_ones():
+    from gpt2cells.notebook.reference import fingerprint
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 40, 300)).astype(np.float32)
+    assert fingerprint(a) == fingerprint(a.copy())
+    assert fingerprint(a.transpose(1, 0, 2)) == fingerprint(np.ascontiguousarray(a.transpose(1, 0, 2)))  # views too
+    for where in [(0, 0, 0), (2, 39, 299), (1, 17, 128)]:  # first, last, a segment's first value
+        b = a.copy()
+        b[where] *= 1 + 1e-5
+        assert fingerprint(b) != fingerprint(a), where
+    swapped = a.copy()
+    swapped[0, 0, [3, 4]] = swapped[0, 0, [4, 3]]
+    assert fingerprint(swapped) != fingerprint(a)
+    masked = np.where(np.triu(np.ones((40, 40), bool), 1), -np.inf, a[0, :, :40])  # [40, 40], −inf above
+    other = masked.copy()
+    other[5, 5] += 1  # a finite value beside the −infs
+    assert fingerprint(masked) == fingerprint(masked.copy()) and fingerprint(other) != fingerprint(masked)
+    flipped = masked.copy()
+    flipped[0, 39] = np.inf  # +inf where −inf was
+    assert fingerprint(flipped) != fingerprint(masked)

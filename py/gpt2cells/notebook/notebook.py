@@ -7,6 +7,7 @@ plain JSON-able data (`state`, `description`).
 from __future__ import annotations
 
 import builtins
+import time
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs, grid_view, last_expression_names, split_arrays
-from .reference import Reference, combine, compare, difference, match_tabs, prediction_change, trace_names
+from .reference import (EQUAL, Reference, combine, compare, difference, match_tabs, prediction_change, shaped_prints,
+                        trace_names)
 from .session import Session
 from .units import Cell
 
@@ -36,6 +38,11 @@ class Notebook:
         self.reference: Reference | None = None  # the engine's values for the current prompt
         self.deltas: dict[str, list] = {}  # cell id -> per pass, how its value differs from the reference
         self.shown_reference = None  # (cell id, layer, {tab: reference array}) of the last reference/difference shown
+        # check_later: a run that edits nothing does not wait for the engine's values of a new prompt; it keeps
+        # its cells' fingerprints in `unchecked`, and `check` compares them afterwards (the page calls it in
+        # slices once the run is shown). Off: every run compares at once (tests on CPython).
+        self.check_later = False
+        self.unchecked: dict[tuple[str, int], tuple[list, list]] = {}  # (cell id, layer) -> (trace names, shaped_prints)
 
     @property
     def arrays(self) -> dict:
@@ -130,8 +137,8 @@ class Notebook:
     def prediction_change(self) -> dict | None:
         """The prediction before → after the edits: the engine's next-token probabilities beside the cells'."""
         reference = self.reference
-        if self.prediction() is None or reference is None:
-            return None
+        if self.prediction() is None or reference is None or self.unchecked:
+            return None  # a run that edits nothing shows it once its values are checked
         namespace = self.final_namespace()
         if not reference.matches(self.model, namespace.get(CONTRACT.prompt_ids)):
             return None
@@ -160,7 +167,13 @@ class Notebook:
         try:
             block_names = [name[len("blocks.{i}."):] for spec in self.specs for name in trace_names(spec.trace)
                            if name.startswith("blocks.{i}.")]
-            self.reference = Reference(self.model, ids, block_names)
+            splits = {}  # a trace a default cell shows as several equal tabs: attn.qkv as q, k, v
+            for spec in self.specs:
+                names, tabs = trace_names(spec.trace), last_expression_names(spec.source) or ()
+                if len(names) == 1 and len(tabs) > 1:
+                    splits[names[0]] = len(tabs)
+            self.reference = Reference(self.model, ids, block_names, splits)
+            self.unchecked.clear()  # fingerprints of another prompt's values
         except Exception:  # ids the engine refuses (the token_ids cell says why): nothing to compare with
             self.reference = None
 
@@ -179,6 +192,13 @@ class Notebook:
         arrays = split_arrays(value, last_expression_names(cell.source))
         if arrays is None:
             return {"mark": "other", "pristine": pristine, "text": f"not an array ({type(value).__name__}): nothing to compare"}
+        self.unchecked.pop((cell.id, layer), None)
+        cell_prints = shaped_prints(arrays)
+        if self.check_later and pristine and not self.reference.has(names, layer):
+            self.unchecked[(cell.id, layer)] = (names, cell_prints)
+            return {"mark": "checking", "pristine": True}
+        if self.reference.same(names, layer, cell_prints):
+            return {"mark": "engine" if pristine else "unchanged", "pristine": pristine, **EQUAL}
         references = self.reference.values(names, layer)
         matched = match_tabs(arrays, references)
         if matched is None:
@@ -187,6 +207,25 @@ class Notebook:
             result = combine([compare(arrays[key], matched[key]) for key in matched])
         mark = "shape" if "shape" in result else ("engine" if pristine else "unchanged") if result["equal"] else "differs"
         return {"mark": mark, "pristine": pristine, **result}
+
+    def check(self, seconds: float) -> dict:
+        """Compare the fingerprints a run kept (`unchecked`) with the engine's, computing its values for about
+        `seconds` (at least one cell's worth); {"states": cells whose mark changed, "done", "prediction_change"}."""
+        deadline, changed = time.perf_counter() + seconds, {}
+        while self.unchecked and (not changed or time.perf_counter() < deadline):
+            (cell_id, layer), (names, cell_prints) = next(iter(self.unchecked.items()))
+            del self.unchecked[(cell_id, layer)]
+            cell = self.cells[cell_id]
+            if self.reference is not None and self.reference.same(names, layer, cell_prints):
+                delta = {"mark": "engine", "pristine": True, **EQUAL}
+            else:  # a bug the page shows loudly: the value is computed again and compared in full
+                delta = self.delta_of(cell, self.cell_value(cell_id, layer), layer)
+            self.deltas[cell_id][layer] = delta
+            changed[cell_id] = cell
+        if not self.unchecked and self.reference is not None:
+            self.reference.forget_layer()
+        return {"states": [self.state(cell) for cell in changed.values()], "done": not self.unchecked,
+                "prediction_change": self.prediction_change()}
 
     def pristine(self, cell: Cell, layer: int) -> bool:
         """No cell that runs before this one's value (or this one) has edited code, the prompt aside."""

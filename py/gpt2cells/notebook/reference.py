@@ -1,10 +1,13 @@
 """The unedited model's values for the current prompt, and what an edit changed (issue #16).
 
 `Reference(model, ids)` runs the engine's own steps (`steps.block`, the functions `Model.run` goes through)
-once per prompt and model. It keeps only the residual stream entering each layer ([n_layer + 1] × [T, n_embd]),
-never every layer's trace: at 1024 tokens each layer's [n_head × T × T] arrays would not fit in the page's
-memory. A layer's other values are computed again from its resid_pre when a cell is compared or shown
-(one layer at a time), so a run-all costs one extra pass through the blocks, not one per edit.
+once per prompt and model. Of each value it keeps a fingerprint (`fingerprint`: a few numbers per 128 values),
+and of the whole pass only the residual stream entering each layer ([n_layer + 1] × [T, n_embd]): at 1024
+tokens every layer's [n_head × T × T] arrays would not fit in the page's memory. A cell whose value has the
+engine's fingerprint equals it, and costs one matrix–vector product to check; only a value that differs is
+compared element by element, with that layer's values computed again from its resid_pre (one layer at a time).
+So the first run of a prompt costs one extra pass through the blocks, a later run of the same prompt
+fingerprints alone until an edit, and an edit one layer's pass for each layer it changed.
 
 `compare(value, reference)` says how a cell's value differs from the engine's: equal within RELATIVE, the
 largest |Δ| and its size relative to the reference's largest value, NaN/inf the edit brought in, or a
@@ -12,12 +15,17 @@ changed shape.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .. import steps
+from ..matmul import matmul_nt
 
 RELATIVE = 1e-5  # a value equals the engine's when max |Δ| ≤ RELATIVE × max |reference|
 BLOCK_PREFIX = "blocks.{i}."
+SEGMENT = 128  # values per fingerprint number: a sum of 128 stays precise to ~1e-7 of their size
+CHUNK = 1 << 20  # values compared at a time, so comparing [T × 50257] logits needs a few MB, not a GB
 
 
 def trace_names(trace: str | None) -> list[str]:
@@ -25,17 +33,69 @@ def trace_names(trace: str | None) -> list[str]:
     return [name.strip() for name in (trace or "").split(",") if name.strip()]
 
 
+def probe(n: int) -> np.ndarray:
+    """[1, n] fixed random weights in [0.5, 1.5): the same every call, none near 0."""
+    return np.random.default_rng(n).random((1, n), dtype=np.float32) + np.float32(0.5)
+
+
+def rows_per_block(n_cols: int) -> int:
+    """Rows fingerprinted together: about CHUNK values, an even number (the SIMD kernel pairs rows, so a block
+    of logits computed alone has the bits of the same rows computed with all the others)."""
+    return max(2, CHUNK // n_cols // 2 * 2)
+
+
+def fingerprint(array) -> bytes:
+    """Bytes that arrays equal bit for bit share, and different ones do not (but for a change smaller than
+    float32's rounding of a 128-value sum, far inside RELATIVE): the values, in blocks of rows, in segments of
+    SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
+    array holds inf or nan, also where and which."""
+    a = np.asarray(array, dtype=np.float32)
+    rows = a.reshape(-1, a.shape[-1])  # [R, C] (a copy only for a strided view of more than two axes)
+    step = rows_per_block(rows.shape[1])
+    return b"".join(block_fingerprint(rows[r:r + step]) for r in range(0, len(rows), step))
+
+
+def block_fingerprint(rows: np.ndarray) -> bytes:
+    flat = rows.reshape(-1)  # [N]
+    whole = flat.size - flat.size % SEGMENT
+    with np.errstate(invalid="ignore", over="ignore"):  # inf or nan in the values: handled below
+        parts = [matmul_nt(probe(SEGMENT), flat[:whole].reshape(-1, SEGMENT)),  # [1, N / SEGMENT]
+                 matmul_nt(probe(flat.size - whole), flat[whole:].reshape(1, -1))]  # [1, 1]: the rest
+    projected = np.concatenate(parts, axis=1)  # [1, ⌈N / SEGMENT⌉]
+    if np.isfinite(projected).all():
+        return projected.tobytes()
+    finite = np.isfinite(flat)  # [N]
+    kind = np.where(finite, 0, np.where(np.isnan(flat), 3, np.where(flat > 0, 2, 1))).astype(np.float32)  # [N]
+    return block_fingerprint(np.where(finite, flat, np.float32(0))) + block_fingerprint(kind)
+
+
+@dataclass
+class Print:
+    """A reference value's shape and fingerprint, and its fingerprints split along the last axis into equal
+    parts (the qkv cell shows attn.qkv as q, k, v)."""
+    shape: tuple
+    whole: bytes
+    parts: dict = field(default_factory=dict)  # number of parts -> [fingerprint of each part]
+
+
+def shaped_prints(arrays: dict) -> list[tuple]:
+    """(shape, fingerprint) of each of a cell's arrays ({tab: array}), in tab order."""
+    return [(np.shape(array), fingerprint(array)) for array in arrays.values()]
+
+
 class Reference:
-    def __init__(self, model, ids, layer_names=()):
-        """layer_names: the block's trace names ("attn.pattern", ...) kept when a layer is computed, so the
-        cells of one layer are compared with one computation of it."""
+    def __init__(self, model, ids, layer_names=(), splits=None):
+        """layer_names: the block's trace names ("attn.pattern", ...) the cells show; splits: trace name -> the
+        number of equal parts a cell shows it as ({"blocks.{i}.attn.qkv": 3})."""
         self.model = model
         self.layer_names = set(layer_names) | {"resid_post"}
+        self.splits = dict(splits or {})
         self.ids = np.asarray(model.check_ids(list(ids)))  # [T]
         config, params = model.config, model.params
         tokens = steps.embed(params["wte.weight"], self.ids)  # [T, n_embd]
         self.resid = [tokens + steps.pos_embed(params["wpe.weight"], 0, len(self.ids))]  # resid_pre of layer 0
         self.n_layer = config.n_layer
+        self.prints: dict[str, Print] = {}  # trace name with its layer ("blocks.3.attn.pattern") -> Print
         self.shown: tuple[int, dict] | None = None  # (layer, its recorded trace): the one layer kept whole
 
     def matches(self, model, ids) -> bool:
@@ -43,16 +103,20 @@ class Reference:
 
     def layer(self, index: int, names) -> dict:
         """The trace names of block `index` ("attn.pattern", ...) the caller asks for, computed from the block's
-        resid_pre; blocks before it are computed first, once, keeping only their output."""
-        wanted = set(names) | self.layer_names
+        resid_pre; every name the cells show is fingerprinted the first time, as it is made, and let go unless
+        asked for. Blocks before it are computed first, once, keeping only their output."""
+        wanted = set(names) | {"resid_post"}
         if self.shown is not None and self.shown[0] == index and wanted <= set(self.shown[1]):
             return self.shown[1]
         config, params = self.model.config, self.model.params
         while len(self.resid) <= index:
             self.layer(len(self.resid) - 1, ())
+        self.shown = None  # let the previous layer's arrays go before this one's are made
         recorded: dict = {}
 
         def record(name, value):
+            if name in self.layer_names:
+                self.remember(BLOCK_PREFIX + name, index, lambda: value)
             if name in wanted:
                 recorded[name] = value
             return value
@@ -63,6 +127,50 @@ class Reference:
             self.resid.append(recorded["resid_post"])  # [T, n_embd]
         self.shown = (index, recorded)
         return recorded
+
+    def remember(self, name: str, layer: int, value_of) -> Print:
+        """The Print of a trace name at a layer, made from value_of() the first time it is asked for."""
+        key = name.replace("{i}", str(layer))
+        if key not in self.prints:
+            value = value_of()
+            parts = {n: [fingerprint(part) for part in np.split(value, n, axis=-1)]
+                     for n in [self.splits.get(name)] if n and value.shape[-1] % n == 0}
+            self.prints[key] = Print(value.shape, fingerprint(value), parts)
+        return self.prints[key]
+
+    def print_of(self, name: str, layer: int) -> Print:
+        if name.startswith(BLOCK_PREFIX):
+            if name.replace("{i}", str(layer)) not in self.prints:
+                self.layer(layer, ())
+            return self.prints[name.replace("{i}", str(layer))]
+        if name == "logits" and name not in self.prints:
+            self.prints[name] = self.logits_print()
+        return self.remember(name, 0, lambda: self.outside_blocks(name))
+
+    def logits_print(self) -> Print:
+        """The logits' Print, computed a block of rows at a time: never the whole [T × n_vocab] at once."""
+        final = self.outside_blocks("ln_final.out")  # [T, n_embd]
+        wte = self.model.params["wte.weight"]
+        step = rows_per_block(wte.shape[0])
+        return Print((len(final), wte.shape[0]), b"".join(
+            block_fingerprint(steps.unembed(final[r:r + step], wte)) for r in range(0, len(final), step)))
+
+    def has(self, names: list[str], layer: int) -> bool:
+        """Whether the engine's fingerprints of these trace names at this layer are made already."""
+        return all(name.replace("{i}", str(layer)) in self.prints for name in names)
+
+    def same(self, names: list[str], layer: int, cell_prints: list) -> bool:
+        """Whether a cell's arrays (`shaped_prints` of them) equal the engine's values for its trace names bit
+        for bit (their fingerprints do), matched as match_tabs matches them. False means: compare them in full."""
+        prints = [self.print_of(name, layer) for name in names]
+        if len(cell_prints) == len(prints):
+            expected = [(p.shape, p.whole) for p in prints]
+        elif len(prints) == 1 and len(cell_prints) in prints[0].parts:
+            shape = (*prints[0].shape[:-1], prints[0].shape[-1] // len(cell_prints))
+            expected = [(shape, part) for part in prints[0].parts[len(cell_prints)]]
+        else:
+            return False
+        return list(cell_prints) == expected
 
     def forget_layer(self) -> None:
         """Let the layer kept whole go (its [n_head × T × T] arrays); it is computed again when asked for."""
@@ -116,24 +224,35 @@ def match_tabs(arrays: dict, references: list) -> dict | None:
 def compare(value: np.ndarray, reference: np.ndarray) -> dict:
     """How value differs from the engine's reference: {"shape": [ref shape, value shape]} when the shapes
     differ; else {"max_abs", "relative", "equal", "nan", "inf"} where nan/inf count the non-finite values the
-    reference has not at those places (both −inf, as masked scores are, is no difference)."""
+    reference has not at those places (both −inf, as masked scores are, is no difference). CHUNK values at a
+    time, so the comparison's temporaries stay small."""
     value = np.asarray(value)
     if value.shape != reference.shape:
         return {"shape": [list(reference.shape), list(value.shape)]}
-    value32 = value.astype(np.float32, copy=False)
-    same_place = (value32 == reference) | (np.isnan(value32) & np.isnan(reference))  # incl. equal infinities
-    brought = ~same_place & ~np.isfinite(value32)  # [...]: non-finite where the reference is not the same
-    n_nan = int(np.count_nonzero(brought & np.isnan(value32)))
-    n_inf = int(np.count_nonzero(brought)) - n_nan
-    with np.errstate(invalid="ignore", over="ignore"):
-        delta = np.where(same_place, np.float32(0), np.abs(value32 - reference))  # [...]
-    finite_delta = delta[np.isfinite(delta)]
-    max_abs = float(finite_delta.max()) if finite_delta.size else 0.0
-    finite_reference = np.abs(reference[np.isfinite(reference)])
-    scale = float(finite_reference.max()) if finite_reference.size else 0.0
+    flat_value, flat_reference = value.reshape(-1), reference.reshape(-1)  # [N] each
+    max_abs, scale, n_nan, n_brought, reference_only = 0.0, 0.0, 0, 0, False
+    for start in range(0, flat_value.size, CHUNK):
+        value32 = flat_value[start:start + CHUNK].astype(np.float32, copy=False)  # [≤ CHUNK]
+        chunk = flat_reference[start:start + CHUNK]  # [≤ CHUNK]
+        same_place = (value32 == chunk) | (np.isnan(value32) & np.isnan(chunk))  # incl. equal infinities
+        brought = ~same_place & ~np.isfinite(value32)  # non-finite where the reference is not the same
+        n_nan += int(np.count_nonzero(brought & np.isnan(value32)))
+        n_brought += int(np.count_nonzero(brought))
+        reference_only |= bool(np.any(~same_place & ~np.isfinite(chunk)))
+        with np.errstate(invalid="ignore", over="ignore"):
+            delta = np.where(same_place, np.float32(0), np.abs(value32 - chunk))  # [≤ CHUNK]
+        finite_delta = delta[np.isfinite(delta)]
+        max_abs = max(max_abs, float(finite_delta.max()) if finite_delta.size else 0.0)
+        finite_reference = np.abs(chunk[np.isfinite(chunk)])
+        scale = max(scale, float(finite_reference.max()) if finite_reference.size else 0.0)
+    n_inf = n_brought - n_nan
     relative = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else None)  # None: the reference is all 0
-    equal = relative is not None and relative <= RELATIVE and n_nan == 0 and n_inf == 0 and not np.any(~same_place & ~np.isfinite(reference))
+    equal = relative is not None and relative <= RELATIVE and n_brought == 0 and not reference_only
     return {"max_abs": max_abs, "relative": relative, "equal": bool(equal), "nan": n_nan, "inf": n_inf}
+
+
+EQUAL = {"max_abs": 0.0, "relative": 0.0, "equal": True, "nan": 0, "inf": 0}  # compare()'s result for a value
+# with the engine's fingerprint
 
 
 def combine(results: list[dict]) -> dict:

@@ -21,6 +21,7 @@ def open(sources=None) -> dict:  # noqa: A001 - the page's verb
     """A fresh notebook for the active model, with the page's saved edits; nothing runs yet."""
     global _notebook
     _notebook = Notebook(models.active_model(), dict(sources or {}))
+    _notebook.check_later = True  # the page shows a run at once and calls check() after it
     return _notebook.description()
 
 
@@ -28,7 +29,12 @@ def run(mode="all", cell_id=None, sources=None, progress=None) -> dict:
     notebook = _current()
     ran = notebook.run(mode, cell_id, dict(sources or {}), progress=progress)
     return {"cells": notebook.states(), "ran": ran, "prediction": notebook.prediction(),
-            "prediction_change": notebook.prediction_change()}
+            "prediction_change": notebook.prediction_change(), "unchecked": len(notebook.unchecked)}
+
+
+def check(seconds) -> dict:
+    """After a run that edited nothing: compare its values with the engine's for about `seconds`."""
+    return _current().check(float(seconds))
 
 
 def output_slice(cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
