@@ -325,8 +325,9 @@ cache_table(KVCache(config, 1))  # empty until Generate runs; then the cache aft
 # These cells run the engine's own forward pass (steps.forward) on the loaded model, not the cells above: an
 # edit up there does not change them. They run with Run all, on small settings: the logit lens reads the last 16
 # positions, the patching cells patch the changed and the last positions (resid_pre) and the last position
-# (heads) by default, and say what every position costs. On GPT-2 small at 15 tokens the part takes about 40 forward passes' time, the head patching 17 of them
-# (bench/analysis.py, docs/analysis.md); on the built-in adder, milliseconds.
+# (heads) by default, and say what every position costs. On GPT-2 small at 10 tokens the part takes ~2 s in the
+# page, ~20 forward passes' time, the logit lens and steering the most (bench/analysis.py, docs/analysis.md); on
+# the built-in adder, milliseconds.
 
 
 @dataclass(frozen=True)
@@ -466,7 +467,7 @@ from gpt2cells.notebook import Heatmap
 
 changed = [t for t, (a, b) in enumerate(zip(clean_ids, corrupt_ids)) if a != b]
 positions = sorted(set(changed) | {len(clean_ids) - 1})  # the changed tokens and the last one (earlier ones
-# recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: ~10× as long)
+# recover nothing); every position: range(len(clean_ids)), n_layer × T runs (GPT-2 small, 15 tokens: ~14× as long)
 recovered = patch_resid_pre(model, clean_ids, corrupt_ids, answer, wrong, positions, traces) if traces else None
 (Heatmap(recovered, [f"{i}_pre" for i in range(config.n_layer)],  # [n_layer, len(positions)]
          [f"{tokenizer.decode([clean_ids[t]])} ({t})" for t in positions], title="patched resid_pre: recovered")
@@ -481,7 +482,7 @@ PATCH_HEADS = CellSpec(
 from gpt2cells.analysis import patch_head
 from gpt2cells.notebook import Heatmap
 
-positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: ~3× as long)
+positions = [len(clean_ids) - 1]  # the last token; None: every position (GPT-2 small, 15 tokens: ~10× as long)
 run_it = config.n_layer * n_head <= 144  # seconds up to GPT-2 small's 144 heads; a bigger model: True, then Run
 ready = traces is not None and run_it
 recovered_heads = patch_head(model, clean_ids, corrupt_ids, answer, wrong, positions, traces) if ready else None
