@@ -46,12 +46,18 @@ def pos_embed(wpe, start, n_seq):
 
 # ---- layer norm ------------------------------------------------------------------------------------------
 
+def row_sums(x):
+    # x.sum(axis=-1, keepdims=True), the reduction itself: in the page x.sum's and x.mean's Python wrappers
+    # cost several times the arithmetic on one decoded row
+    return np.add.reduce(x, axis=-1, keepdims=True)  # [..., 1]
+
+
 def normalize(x, eps):
-    # each row to mean 0, variance 1 (biased variance, eps inside the root, as GPT-2 does); sum / n is what
-    # x.mean computes, without its Python-level wrapper (in the page half of a decoded token's normalize time)
+    # each row to mean 0, variance 1 (biased variance, eps inside the root, as GPT-2 does; sum / n is what
+    # x.mean computes)
     n = x.shape[-1]
-    centered = x - x.sum(axis=-1, keepdims=True) / n  # [n_seq, n_embd]
-    return centered / np.sqrt((centered * centered).sum(axis=-1, keepdims=True) / n + eps)  # [n_seq, n_embd]
+    centered = x - row_sums(x) / n  # [n_seq, n_embd]
+    return centered / np.sqrt(row_sums(centered * centered) / n + eps)  # [n_seq, n_embd]
 
 
 def scale_shift(x, gain, bias):
@@ -105,8 +111,8 @@ def apply_mask(scores, mask):
 
 
 def softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))  # [..., n] (shifted so exp cannot overflow)
-    e /= e.sum(axis=-1, keepdims=True)  # in place: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
+    e = np.exp(x - np.maximum.reduce(x, axis=-1, keepdims=True))  # [..., n] (shifted so exp cannot overflow)
+    e /= row_sums(e)  # in place: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
     return e  # [..., n]
 
 
@@ -210,7 +216,9 @@ def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
         k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
     scores = record("scores", attention_scores(q, k))  # [n_head, n_seq, n_past + n_seq]
     scaled = record("scaled_scores", scale_scores(scores, q.shape[-1]))  # [n_head, n_seq, n_past + n_seq]
-    masked = record("masked_scores", apply_mask(scaled, causal_mask(*scaled.shape[1:])))  # same
+    # one query (decoding) is the newest position and sees every key: nothing to mask
+    one_query = scaled.shape[1] == 1
+    masked = record("masked_scores", scaled if one_query else apply_mask(scaled, causal_mask(*scaled.shape[1:])))  # same
     pattern = record("pattern", softmax(masked))  # [n_head, n_seq, n_past + n_seq]
     z = record("z", weighted_values(pattern, v))  # [n_head, n_seq, d_head]
     merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
