@@ -562,35 +562,29 @@ def steering_vector(model, a_ids, b_ids, layer, pad_id=None):
 class RunsCache:
     """steps.attention's cache for a batch of runs that each have their own past (steer's runs, one per scale).
 
-    keys, values: [n_layer, n_runs, n_head, capacity, d_head]; extend returns them run after run, as the rows
-    of the batch are, [n_head, n_runs · (length + n_new), d_head], and `hidden` masks the other runs' keys.
+    keys, values: [n_layer, n_head, n_runs, capacity, d_head]. extend hands attention every run's whole capacity,
+    run after run as the rows of the batch are, [n_head, n_runs · capacity, d_head] (a view, no copy), and
+    `hidden` masks the other runs' keys and the positions not filled yet.
     """
 
     def __init__(self, config, n_runs, capacity):
-        check_context(capacity, config.n_ctx)
-        shape = (config.n_layer, n_runs, config.n_head, capacity, config.d_head)
-        self.keys = np.zeros(shape, dtype=np.float32)  # [n_layer, n_runs, n_head, capacity, d_head]
-        self.values = np.zeros(shape, dtype=np.float32)  # [n_layer, n_runs, n_head, capacity, d_head]
+        shape = (config.n_layer, config.n_head, n_runs, capacity, config.d_head)
+        self.keys = np.zeros(shape, dtype=np.float32)  # [n_layer, n_head, n_runs, capacity, d_head]
+        self.values = np.zeros(shape, dtype=np.float32)  # [n_layer, n_head, n_runs, capacity, d_head]
         self.length = 0
 
     def extend(self, layer, k, v):
-        _, n_runs, n_head, _, d_head = self.keys.shape
+        _, n_head, n_runs, capacity, d_head = self.keys.shape
         end = self.length + k.shape[1] // n_runs
         for store, new in ((self.keys, k), (self.values, v)):  # new: [n_head, n_runs · n_new, d_head]
-            store[layer, :, :, self.length:end] = new.reshape(n_head, n_runs, -1, d_head).transpose(1, 0, 2, 3)
-        return tuple(store[layer, :, :, :end].transpose(1, 0, 2, 3).reshape(n_head, -1, d_head)
-                     for store in (self.keys, self.values))  # 2 x [n_head, n_runs · end, d_head]
+            store[layer, :, :, self.length:end] = new.reshape(n_head, n_runs, -1, d_head)
+        return tuple(store[layer].reshape(n_head, n_runs * capacity, d_head) for store in (self.keys, self.values))
 
     def hidden(self, n_new):
-        n_runs, n_keys = self.keys.shape[1], self.length + n_new
+        n_runs, capacity = self.keys.shape[2:4]
         query_run, query_position = np.repeat(np.arange(n_runs), n_new), self.length + np.tile(np.arange(n_new), n_runs)
-        key_run, key_position = np.repeat(np.arange(n_runs), n_keys), np.tile(np.arange(n_keys), n_runs)
-        return hidden_keys(query_run, query_position, key_run, key_position)  # [n_runs · n_new, n_runs · n_keys]
-
-
-def check_context(n_positions, n_ctx):
-    if n_positions > n_ctx:
-        raise PromptError(f"{n_positions} positions exceed the context window n_ctx = {n_ctx}")
+        key_run, key_position = np.repeat(np.arange(n_runs), capacity), np.tile(np.arange(capacity), n_runs)
+        return hidden_keys(query_run, query_position, key_run, key_position)  # [n_runs · n_new, n_runs · capacity]
 
 
 def keep_any(layer, name, value):
@@ -605,7 +599,7 @@ def forward_runs(model, ids, cache, record=keep_any):
     tokens = steps.embed(p["wte.weight"], ids.reshape(-1))  # [n_runs · n_new, n_embd]
     positions = steps.pos_embed(p["wpe.weight"], cache.length, n_new)  # [n_new, n_embd]
     x = tokens + np.tile(positions, (n_runs, 1))  # [n_runs · n_new, n_embd]
-    mask = cache.hidden(n_new)  # [n_runs · n_new, n_runs · (n_past + n_new)]
+    mask = cache.hidden(n_new)  # [n_runs · n_new, n_runs · capacity]
 
     def hook(layer):
         def within(name, value):
@@ -630,7 +624,8 @@ def steer(model, ids, a_ids, b_ids, layer, scale, n_new, position=0, pad_id=None
     the prompt's forward pass; the new tokens are not changed directly, they read the steered prompt through the
     KV cache. Sampling options as Model.generate. Returns the new token ids; with a list of scales, one list of
     ids per scale, generated together (one multiplication by each weight for all of them; each its own
-    generator from `seed`, so each as if generated alone).
+    generator from `seed`, so each as if generated alone; prompts over MAX_BATCH_ROWS / n_scales tokens are run
+    in smaller groups of scales, since every run's prompt rows go through attention at once).
     """
     check_sampling(n_new, temperature, top_k, top_p)
     scales = list(scale) if np.ndim(scale) else [scale]
@@ -639,22 +634,32 @@ def steer(model, ids, a_ids, b_ids, layer, scale, n_new, position=0, pad_id=None
     if not isinstance(position, (int, np.integer)) or not 0 <= position <= len(ids) - len(vector):
         raise PromptError(f"the steering vector's {len(vector)} positions, from position {position!r}, "
                           f"must lie within the prompt's {len(ids)} tokens")
-    n_ids = len(ids)
+    per_batch = max(1, MAX_BATCH_ROWS // len(ids))  # the prompt's rows of every run go through attention at once
+    new = [tokens for b in range(0, len(scales), per_batch)
+           for tokens in steered_runs(model, ids, vector, layer, position, scales[b:b + per_batch], n_new,
+                                      temperature, top_k, top_p, seed)]
+    return new if np.ndim(scale) else new[0]
+
+
+def steered_runs(model, ids, vector, layer, position, scales, n_new, temperature, top_k, top_p, seed):
+    """steer's runs for these scales, generated together: one list of new ids per scale."""
+    n_runs, n_seq = len(scales), len(ids)
+    addition = np.array(scales, dtype=np.float32)[:, None, None] * vector  # [n_runs, n_steer, n_embd]
 
     def add_vector(at_layer, name, value):
         if at_layer != layer or name != "resid_pre":
             return value
-        steered = value.copy().reshape(len(scales), n_ids, -1)  # [n_runs, n_seq, n_embd]
-        steered[:, position:position + len(vector)] += np.array(scales, dtype=np.float32)[:, None, None] * vector
+        steered = value.copy().reshape(n_runs, n_seq, -1)  # [n_runs, n_seq, n_embd]
+        steered[:, position:position + len(vector)] += addition
         return steered.reshape(value.shape)  # [n_runs · n_seq, n_embd]
 
     rngs = [np.random.default_rng(seed) for _ in scales]
-    cache = RunsCache(model.config, len(scales), n_ids + max(n_new - 1, 0))
-    logits = forward_runs(model, np.tile(ids, (len(scales), 1)), cache, add_vector)  # [n_runs, n_vocab]
+    cache = RunsCache(model.config, n_runs, n_seq + max(n_new - 1, 0))
+    logits = forward_runs(model, np.tile(ids, (n_runs, 1)), cache, add_vector)  # [n_runs, n_vocab]
     new = [[] for _ in scales]
     for step in range(n_new):
         for run, rng in enumerate(rngs):
             new[run].append(steps.choose_next_token(logits[run], temperature, top_k, top_p, rng))
         if step + 1 < n_new:
             logits = forward_runs(model, np.array([[tokens[-1]] for tokens in new]), cache)  # [n_runs, n_vocab]
-    return new if np.ndim(scale) else new[0]
+    return new

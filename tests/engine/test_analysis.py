@@ -355,7 +355,9 @@ def test_steering_equals_hf_generation_with_a_pre_hook_adding_the_vector(tiny, h
     assert expected != tiny.generate(ids, 20)  # the vector does change what is generated
 
 
-def test_several_scales_generated_together_each_equal_hf_generation_with_that_vector(tiny, hf):
+@pytest.mark.parametrize("max_rows", [256, 12])  # 12 rows: the 6-token prompt's runs two at a time, then one
+def test_several_scales_generated_together_each_equal_hf_generation_with_that_vector(tiny, hf, max_rows, monkeypatch):
+    monkeypatch.setattr(analysis, "MAX_BATCH_ROWS", max_rows)
     ids = random_ids(6, tiny.config.vocab_size, seed=8)
     a_ids, b_ids, layer, scales = [10, 20], [40, 50], 1, [4.0, 0.0, -3.0]
     difference = hf_resid_pre(hf, a_ids, layer) - hf_resid_pre(hf, b_ids, layer)
