@@ -78,7 +78,7 @@ def lens_logits(model, resid):
     return steps.unembed(normalized, p["wte.weight"])  # [n_seq, n_vocab]
 
 
-LENS_ROWS = 256  # rows through the unembedding at once: [256, n_vocab] logits and probabilities, ~50 MB each for GPT-2
+LENS_ROWS = 64  # rows through the unembedding at once: [64, n_vocab] logits and probabilities, 13 MB each for GPT-2
 
 
 def logit_lens(model, ids, positions=None):
