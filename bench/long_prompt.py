@@ -1,12 +1,14 @@
-"""Long prompts in the page (issue #18), `python bench/run.py --long` (add --medium for GPT-2-medium shapes).
+"""Long prompts in the page (issues #18 and #16), `python bench/run.py --long` (add --medium for GPT-2-medium).
 
-One Chromium run, so the ratios compare: for T = 10, 256 and 1024 tokens, the default inference cells
-(setup … probabilities, a fresh notebook in the page's worker, with the states the page receives) beside the
-engine's own forward pass (`Model.logits`) on the same prompt in the same worker, and the wasm memory after
-them (wasm memory never shrinks: it is the peak so far); then run-all through the page (every cell of the
-notebook as built, whatever groups follow the inference cells) and the memory after it; at T = 1024 also how
-long the page's worker takes to show another layer (a block cell's layer is computed again when shown) or
-another head, and onnxruntime-web's prompt pass (1 thread) on the same ids.
+One Chromium run, so the ratios compare: for T = 10, 256 and 1024 tokens, the engine's own forward pass
+(`Model.logits`) and then the default inference cells (setup … probabilities, a notebook as the page opens it,
+with the states the page receives) on the same prompt in the same worker, in five phases: a new prompt (the
+run as shown, then the check against the engine that follows it), the same prompt again (the engine's values
+known), the same without any reference (no marks, no Δ), GELU → ReLU edited (a Δ in every later cell), and
+that without a reference. The wasm memory after each (wasm memory never shrinks: it is the peak so far). Then
+run-all through the page (every cell of the notebook as built, whatever groups follow the inference cells)
+and the memory after it; at T = 1024 also how long the page's worker takes to show another layer (a block
+cell's layer is computed again when shown) or another head, and onnxruntime-web's prompt pass (1 thread).
 """
 from __future__ import annotations
 
@@ -65,31 +67,55 @@ def page_run_all(page: browser.OurPage, text: str, repeats: int) -> dict:
             "prediction": int(predicted) if predicted is not None else None}
 
 
-INFERENCE_CODE = """
-def _bench_inference():
+NOTEBOOK_CODE = """
+def _bench_notebook(phase):
+    # the default inference cells (setup … probabilities), a notebook as the page opens it, with the states the
+    # page receives; phases share the engine's values of the prompt as the page's notebook does
     import json, time
     from gpt2cells.notebook import Notebook
     from gpt2cells.worker import models
-    times = []
-    for _ in range({repeats}):
-        notebook = Notebook(models.active_model(), {{"prompt": "prompt = " + repr({text!r})}})
-        start = time.perf_counter()
-        notebook.run("to", "probabilities")
-        states = json.dumps(notebook.states())  # what the page would receive
-        times.append((time.perf_counter() - start) * 1e3)
-        failed = [s["id"] for s in notebook.states() if s["status"] == "failed"]
-        prediction = notebook.prediction()
-        del notebook
-    return json.dumps({{"ms": sorted(times)[len(times) // 2], "failed": failed,
+    global _bench_reference
+    sources = {{"prompt": "prompt = " + repr({text!r})}}
+    if phase.startswith("edited"):
+        sources["gelu"] = "activated = np.maximum(hidden, 0)  # ReLU\\nactivated"
+    notebook = Notebook(models.active_model(), sources)
+    notebook.check_later = True  # as gpt2cells.worker.notebook.open makes it
+    if phase == "new prompt":
+        _bench_reference = None
+    elif phase.endswith("without reference"):
+        notebook.reference_for = lambda namespace: None  # no engine values: no marks, no Δ
+    else:
+        notebook.reference = _bench_reference  # the same prompt again: its engine values are known
+    start = time.perf_counter()
+    notebook.run("to", "probabilities")
+    states = json.dumps(notebook.states())  # what the page would receive
+    run_ms = (time.perf_counter() - start) * 1e3
+    start = time.perf_counter()
+    while notebook.unchecked and not notebook.check(0.2)["done"]:
+        pass
+    check_ms = (time.perf_counter() - start) * 1e3
+    marks = sorted({{p["mark"] for s in notebook.states() if s["delta"] for p in s["delta"]["passes"]}})
+    if phase == "new prompt":
+        _bench_reference = notebook.reference
+    prediction = notebook.prediction()
+    failed = [s["id"] for s in notebook.states() if s["status"] == "failed"]
+    del notebook
+    return json.dumps({{"ms": run_ms, "check_ms": check_ms, "marks": marks, "failed": failed,
                         "prediction": prediction and prediction["id"], "state_bytes": len(states)}})
-_bench_inference()
+_bench_notebook({phase!r})
 """
+# each phase a fresh notebook; the engine's values of the prompt carried over as the page's notebook keeps them
+PHASES = ("new prompt", "same prompt", "same prompt without reference", "edited (GELU → ReLU)",
+          "edited without reference")
 
 
-def inference_cells(page: browser.OurPage, text: str, repeats: int) -> dict:
-    """The default inference cells (setup … probabilities) run by a fresh notebook in the page's worker, with
-    the states the page would receive: the notebook without the cells appended after probabilities."""
-    return json.loads(browser.run_python(page.page, INFERENCE_CODE.format(text=text, repeats=repeats)))
+def inference_cells(page: browser.OurPage, text: str) -> dict:
+    """Each phase's run of the default inference cells in the page's worker, and the wasm memory after it."""
+    results = {}
+    for phase in PHASES:
+        results[phase] = json.loads(browser.run_python(page.page, NOTEBOOK_CODE.format(text=text, phase=phase)))
+        results[phase]["wasm_memory_bytes"] = page.wasm_memory()
+    return results
 
 
 SWITCH_CODE = """
@@ -126,10 +152,10 @@ def measure(chromium, site_url: str, base_url: str, model: BenchModel, repeats: 
             text, ids = text_of_length(model, n_tokens)
             row = {"tokens": n_tokens, "hf_next": hf_next_token(model, ids)}
             timed_runs = repeats if n_tokens < 1024 else 1
-            row["inference"] = page.phase(f"inference_{n_tokens}", lambda: inference_cells(page, text, timed_runs))
-            row["wasm_memory_bytes"] = page.phase(f"memory_{n_tokens}", page.wasm_memory)
             row["engine_ms"] = page.phase(f"engine_{n_tokens}", lambda: page.engine(
                 f"timing.prompt_ms(model, {ids!r}, {timed_runs})"))
+            row["wasm_memory_engine"] = page.wasm_memory()
+            row["inference"] = page.phase(f"inference_{n_tokens}", lambda: inference_cells(page, text))
             row["run_all"] = page.phase(f"run_all_{n_tokens}", lambda: page_run_all(page, text, timed_runs))
             row["wasm_memory_after_run_all"] = page.phase(f"memory_run_all_{n_tokens}", page.wasm_memory)
             if n_tokens == LENGTHS[-1]:
@@ -154,24 +180,41 @@ def measure(chromium, site_url: str, base_url: str, model: BenchModel, repeats: 
 
 
 def rows(results: dict) -> list[str]:
-    """The table as markdown lines."""
-    lines = ["| prompt | inference cells (setup … probabilities) | engine forward (same page) | cells / engine | "
-             "peak wasm | prediction = HF | page run-all (whole notebook) | peak wasm after it |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The tables as markdown lines."""
+    lines = ["| prompt | engine forward | new prompt: run (shown) | then checked | same prompt | same prompt, no "
+             "reference | edited (GELU → ReLU) | edited, no reference | peak wasm (engine → cells) | prediction = HF |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    ratios = ["| prompt | run / engine (#18 goal ≤ 1.3×) | (run + check) / engine | same prompt / engine | "
+              "with / without reference, same prompt (#16 goal ≤ 1.2×) | with / without reference, edited |",
+              "|---|---|---|---|---|---|"]
     for n_tokens in LENGTHS:
         row = results.get(n_tokens) or {}
-        cells, runs, engine = row.get("inference") or {}, row.get("run_all") or {}, row.get("engine_ms")
-        cells_s = cells["ms"] / 1e3 if "ms" in cells else None
-        engine_s = engine / 1e3 if isinstance(engine, (int, float)) else None
-        ratio = f"{cells_s / engine_s:.2f}×" if cells_s and engine_s else "n/a"
-        same = cells.get("prediction") == row.get("hf_next") if "prediction" in cells else "n/a"
-        if cells.get("failed"):
-            same = f"{same} (failed: {', '.join(cells['failed'])})"
+        phases, engine = row.get("inference") or {}, row.get("engine_ms")
+        ms = {name: phase.get("ms") for name, phase in phases.items()}
+        new = phases.get("new prompt") or {}
+        same = new.get("prediction") == row.get("hf_next") if "prediction" in new else "n/a"
+        failed = sorted({c for phase in phases.values() for c in phase.get("failed", [])})
+        if failed:
+            same = f"{same} (failed: {', '.join(failed)})"
+        peak = max((phase.get("wasm_memory_bytes") or 0 for phase in phases.values()), default=None)
+        lines.append(f"| {n_tokens} tokens | {fmt_ms(engine)} | {fmt_ms(new.get('ms'))} | +{fmt_ms(new.get('check_ms'))} "
+                     f"| {fmt_ms(ms.get('same prompt'))} | {fmt_ms(ms.get('same prompt without reference'))} | "
+                     f"{fmt_ms(ms.get('edited (GELU → ReLU)'))} | {fmt_ms(ms.get('edited without reference'))} | "
+                     f"{fmt_mib(row.get('wasm_memory_engine'))} → {fmt_mib(peak)} | {same} |")
+        checked = (new.get("ms") or 0) + (new.get("check_ms") or 0)
+        ratios.append(f"| {n_tokens} tokens | {ratio(new.get('ms'), engine)} | {ratio(checked, engine)} | "
+                      f"{ratio(ms.get('same prompt'), engine)} | "
+                      f"{ratio(ms.get('same prompt'), ms.get('same prompt without reference'))} | "
+                      f"{ratio(ms.get('edited (GELU → ReLU)'), ms.get('edited without reference'))} |")
+    lines += [""] + ratios + [""]
+    lines.append("| prompt | page run-all (whole notebook, after the prompt's first run) | peak wasm after it |")
+    lines.append("|---|---|---|")
+    for n_tokens in LENGTHS:
+        row = results.get(n_tokens) or {}
+        runs = row.get("run_all") or {}
         page_same = runs.get("prediction") == row.get("hf_next") if "prediction" in runs else "n/a"
         run_text = f"{fmt_s(runs.get('s'))} ({runs.get('text')}; prediction = HF: {page_same})" if "s" in runs else "n/a"
-        lines.append(f"| {n_tokens} tokens | {fmt_s(cells_s)} | {fmt_s(engine_s)} | {ratio} | "
-                     f"{fmt_mib(row.get('wasm_memory_bytes'))} | {same} | {run_text} | "
-                     f"{fmt_mib(row.get('wasm_memory_after_run_all'))} |")
+        lines.append(f"| {n_tokens} tokens | {run_text} | {fmt_mib(row.get('wasm_memory_after_run_all'))} |")
     ort = results.get("ort_web_1_prompt_ms")
     engine = (results.get(LENGTHS[-1]) or {}).get("engine_ms")
     if isinstance(ort, (int, float)) and isinstance(engine, (int, float)):
@@ -185,6 +228,14 @@ def rows(results: dict) -> list[str]:
                      + ", ".join(f"{name} {value:.0f} ms" if isinstance(value, (int, float)) else f"{name} {value}"
                                  for name, value in switch.items()))
     return lines
+
+
+def ratio(a, b) -> str:
+    return f"{a / b:.2f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "n/a"
+
+
+def fmt_ms(ms) -> str:
+    return f"{ms / 1e3:.2f} s" if isinstance(ms, (int, float)) else "n/a"
 
 
 def fmt_mib(n) -> str:

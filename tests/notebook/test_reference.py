@@ -118,7 +118,10 @@ def test_unedited_run_marks_every_traced_cell_equal_to_the_engine(model):
     check_change(change, probs, probs)
 
 
-def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model):
+@pytest.mark.parametrize("keep_bytes", [None, 0], ids=["every layer kept", "one layer at a time"])
+def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model, keep_bytes, monkeypatch):
+    if keep_bytes is not None:  # as a long prompt's reference does: its layers do not fit in KEEP_BYTES
+        monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", keep_bytes)
     notebook = Notebook(model)
     notebook.run("all")
     notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
@@ -136,6 +139,7 @@ def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model):
     assert gelu["max_abs"] == pytest.approx(relu_minus_gelu.max(), rel=1e-4)
     ids = notebook.final_namespace()["ids"]
     check_change(notebook.prediction_change(), native_probs(model, ids), native_probs(model, ids, relu=True))
+    assert bool(notebook.reference.kept) == (keep_bytes is None)
 
 
 def test_a_set_value_moves_what_follows_and_removing_it_restores_the_engine_marks(model):

@@ -15,6 +15,8 @@ changed shape.
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,8 @@ from ..matmul import matmul_nt
 RELATIVE = 1e-5  # a value equals the engine's when max |Δ| ≤ RELATIVE × max |reference|
 BLOCK_PREFIX = "blocks.{i}."
 SEGMENT = 128  # values per fingerprint number: a sum of 128 stays precise to ~1e-7 of their size
+SMALL = 4096  # values a fingerprint keeps as they are (their bytes): cheaper than a product, and exact
+KEEP_BYTES = 128 << 20  # the engine's values of every layer are kept if they fit in this (a short prompt's do)
 CHUNK = 1 << 20  # values compared at a time, so comparing [T × 50257] logits needs a few MB, not a GB
 
 
@@ -33,9 +37,12 @@ def trace_names(trace: str | None) -> list[str]:
     return [name.strip() for name in (trace or "").split(",") if name.strip()]
 
 
+@functools.lru_cache(maxsize=64)
 def probe(n: int) -> np.ndarray:
     """[1, n] fixed random weights in [0.5, 1.5): the same every call, none near 0."""
-    return np.random.default_rng(n).random((1, n), dtype=np.float32) + np.float32(0.5)
+    weights = np.random.default_rng(n).random((1, n), dtype=np.float32) + np.float32(0.5)  # [1, n]
+    weights.flags.writeable = False
+    return weights
 
 
 def rows_per_block(n_cols: int) -> int:
@@ -48,7 +55,7 @@ def fingerprint(array) -> bytes:
     """Bytes that arrays equal bit for bit share, and different ones do not (but for a change smaller than
     float32's rounding of a 128-value sum, far inside RELATIVE): the values, in blocks of rows, in segments of
     SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
-    array holds inf or nan, also where and which."""
+    array holds inf or nan, also where and which. A block of up to SMALL values is its own fingerprint."""
     a = np.asarray(array, dtype=np.float32)
     rows = a.reshape(-1, a.shape[-1])  # [R, C] (a copy only for a strided view of more than two axes)
     step = rows_per_block(rows.shape[1])
@@ -57,10 +64,13 @@ def fingerprint(array) -> bytes:
 
 def block_fingerprint(rows: np.ndarray) -> bytes:
     flat = rows.reshape(-1)  # [N]
+    if flat.size <= SMALL:
+        return flat.tobytes()
     whole = flat.size - flat.size % SEGMENT
     with np.errstate(invalid="ignore", over="ignore"):  # inf or nan in the values: handled below
-        parts = [matmul_nt(probe(SEGMENT), flat[:whole].reshape(-1, SEGMENT)),  # [1, N / SEGMENT]
-                 matmul_nt(probe(flat.size - whole), flat[whole:].reshape(1, -1))]  # [1, 1]: the rest
+        parts = [matmul_nt(probe(SEGMENT), flat[:whole].reshape(-1, SEGMENT))]  # [1, N / SEGMENT]
+        if whole < flat.size:
+            parts.append(matmul_nt(probe(flat.size - whole), flat[whole:].reshape(1, -1)))  # [1, 1]: the rest
     projected = np.concatenate(parts, axis=1)  # [1, ⌈N / SEGMENT⌉]
     if np.isfinite(projected).all():
         return projected.tobytes()
@@ -97,14 +107,20 @@ class Reference:
         self.n_layer = config.n_layer
         self.prints: dict[str, Print] = {}  # trace name with its layer ("blocks.3.attn.pattern") -> Print
         self.shown: tuple[int, dict] | None = None  # (layer, its recorded trace): the one layer kept whole
+        self.kept: dict[int, dict] = {}  # layer -> its recorded trace, when every layer's fit in KEEP_BYTES
+        self.layer_bytes: int | None = None  # the bytes of one layer's trace (the same for every layer)
 
     def matches(self, model, ids) -> bool:
         return model is self.model and ids is not None and np.array_equal(np.asarray(ids), self.ids)
 
     def layer(self, index: int, names) -> dict:
         """The trace names of block `index` ("attn.pattern", ...) the caller asks for, computed from the block's
-        resid_pre; every name the cells show is fingerprinted the first time, as it is made, and let go unless
-        asked for. Blocks before it are computed first, once, keeping only their output."""
+        resid_pre; every name the cells show is fingerprinted the first time, as it is made. A layer's values
+        are kept while every layer's fit in KEEP_BYTES (a short prompt: an edit's Δ then costs no pass through
+        the blocks); else only the layer asked for, until the next one. Blocks before it are computed first,
+        once, keeping only their output."""
+        if index in self.kept:
+            return self.kept[index]
         wanted = set(names) | {"resid_post"}
         if self.shown is not None and self.shown[0] == index and wanted <= set(self.shown[1]):
             return self.shown[1]
@@ -112,20 +128,26 @@ class Reference:
         while len(self.resid) <= index:
             self.layer(len(self.resid) - 1, ())
         self.shown = None  # let the previous layer's arrays go before this one's are made
+        keep_all = self.layer_bytes is None or self.layer_bytes * self.n_layer <= KEEP_BYTES
         recorded: dict = {}
 
         def record(name, value):
             if name in self.layer_names:
                 self.remember(BLOCK_PREFIX + name, index, lambda: value)
-            if name in wanted:
-                recorded[name] = value
+                if keep_all or name in wanted:
+                    recorded[name] = value
             return value
 
         steps.block(self.resid[index], steps.block_params(params, index), config.n_head, config.layer_norm_epsilon,
                     layer=index, record=record)
         if len(self.resid) == index + 1:
             self.resid.append(recorded["resid_post"])  # [T, n_embd]
-        self.shown = (index, recorded)
+        if self.layer_bytes is None:
+            self.layer_bytes = sum(value.nbytes for value in recorded.values())
+        if keep_all and self.layer_bytes * self.n_layer <= KEEP_BYTES:
+            self.kept[index] = recorded
+        else:
+            self.shown = (index, {name: recorded[name] for name in recorded if name in wanted})
         return recorded
 
     def remember(self, name: str, layer: int, value_of) -> Print:
@@ -179,7 +201,7 @@ class Reference:
     def values(self, names: list[str], layer: int = 0) -> list[np.ndarray]:
         """The engine's arrays for trace names ({i} = layer), in the order asked."""
         block = [n[len(BLOCK_PREFIX):] for n in names if n.startswith(BLOCK_PREFIX)]
-        recorded = self.layer(layer, block) if block else {}
+        recorded = self.layer(layer, self.layer_names | set(block)) if block else {}  # one pass for all its cells
         return [recorded[n[len(BLOCK_PREFIX):]] if n.startswith(BLOCK_PREFIX) else self.outside_blocks(n) for n in names]
 
     def outside_blocks(self, name: str) -> np.ndarray:
@@ -234,6 +256,13 @@ def compare(value: np.ndarray, reference: np.ndarray) -> dict:
     for start in range(0, flat_value.size, CHUNK):
         value32 = flat_value[start:start + CHUNK].astype(np.float32, copy=False)  # [≤ CHUNK]
         chunk = flat_reference[start:start + CHUNK]  # [≤ CHUNK]
+        with np.errstate(invalid="ignore", over="ignore"):
+            delta = np.abs(np.subtract(value32, chunk, dtype=np.float32))  # [≤ CHUNK]
+        largest = float(delta.max())
+        if math.isfinite(largest):  # both finite everywhere (the usual case): four passes, not fifteen
+            max_abs = max(max_abs, largest)
+            scale = max(scale, abs(float(chunk.max())), abs(float(chunk.min())))
+            continue
         same_place = (value32 == chunk) | (np.isnan(value32) & np.isnan(chunk))  # incl. equal infinities
         brought = ~same_place & ~np.isfinite(value32)  # non-finite where the reference is not the same
         n_nan += int(np.count_nonzero(brought & np.isnan(value32)))
