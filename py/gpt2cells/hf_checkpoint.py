@@ -304,6 +304,11 @@ def stored_tensor(raw, entry: PlanEntry) -> np.ndarray:
         raise TensorShapeError(f"tensor {entry.name!r} ({entry.source_key} in {entry.source_file}): got "
                                f"{len(memoryview(raw).cast('B'))} bytes, expected {entry.end - entry.start}")
     array = source_array(raw, entry.source_dtype, entry.source_shape)  # [*source_shape]
+    if array.dtype == np.float16 and not np.isfinite(array).all():
+        # the page's float16 kernel widens a half's bits, not its value: Inf and NaN would come out as numbers
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise WeightsError(f"tensor {entry.name!r} ({entry.source_key} in {entry.source_file}): {bad} of its "
+                           "float16 values are Inf or NaN; weights must be finite numbers")
     if entry.transpose:
         array = array.T  # [out, in]
     return np.ascontiguousarray(array, dtype=np.dtype(entry.dtype).newbyteorder("<"))  # [*shape]

@@ -267,7 +267,7 @@
   ;; by 2^112 (a third more work per weight: decode measured ~25 % slower), x is multiplied by 2^56 once
   ;; ($scale_x, into the caller's scratch array) and each sum by 2^56 when stored: the products
   ;; x·2^56 · w·2^-112 stay far above float32's subnormals, so every product and sum rounds as in matmul_nt
-  ;; (weights hold no inf or nan: the loader refuses them).
+  ;; (weights hold no inf or nan: weights_pack and the Hugging Face import refuse them).
   ;; Pointers: $p walks a row of x (4 bytes a value), $q the same values of a row of w (2 bytes a value).
 
   ;; x [count] → scaled = x · 2^56; 0 (and scaled unusable) unless max |x| lies in [2^-40, 2^72): there

@@ -4,6 +4,7 @@ logits and its tokenizer the encodings."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -403,6 +404,17 @@ def test_stored_tensor_refuses_a_short_read(saved_config, saved_slices):
     entry = hf.import_plan(saved_config, saved_slices, "model.safetensors").tensors[0]
     with pytest.raises(TensorShapeError, match=r"'wte.weight' .*got 8 bytes, expected 51200"):
         hf.stored_tensor(b"\0" * 8, entry)
+
+
+def test_stored_tensor_refuses_float16_inf_and_nan(saved_config, saved_slices):
+    entry = hf.import_plan(saved_config, saved_slices, "model.safetensors").tensors[0]
+    halves = np.random.default_rng(0).standard_normal(entry.source_shape).astype("<f2")  # [*source_shape]
+    halves.flat[[3, 17]] = [np.inf, np.nan]
+    entry = dataclasses.replace(entry, source_dtype="F16", dtype="float16", end=entry.start + halves.nbytes)
+    with pytest.raises(WeightsError, match=r"'wte.weight' .*: 2 of its float16 values are Inf or NaN"):
+        hf.stored_tensor(halves.tobytes(), entry)
+    halves.flat[[3, 17]] = 1.0
+    assert np.array_equal(hf.stored_tensor(halves.tobytes(), entry), halves)  # finite ones pass
 
 
 # ---------------------------------------------------------------- in Pyodide, the page's runtime
