@@ -96,7 +96,10 @@ function plainStrings(value) {
 function toTransferable(value) {
   if (value === undefined || value === null) return { value: null, repr: null };
   if (typeof value !== "object" && typeof value !== "function") return { value, repr: null };
-  if (value instanceof String) return { value: value.valueOf(), repr: null }; // a str routed by exec_out/call_out
+  // what exec_out/call_out routed past 2 GiB arrives as JavaScript already: a str as a String object, a buffer
+  // as a typed array
+  if (value instanceof String) return { value: value.valueOf(), repr: null };
+  if (ArrayBuffer.isView(value)) return { value, repr: null };
   const routed = heapBytes() > SIGNED_LIMIT && value.type !== undefined;
   if (routed) {
     const safe = buffers.buffers_out(value, textAt);
