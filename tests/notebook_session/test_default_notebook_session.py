@@ -394,3 +394,19 @@ def test_a_saved_token_ids_cell_without_the_check_still_computes_nothing_on_a_cu
     assert error["type"] == "PromptTooLongError"
     assert error["traceback"].endswith(f"{len(model.encode(prompt))} tokens; this model reads at most {model.config.n_ctx}")
     assert session.cells["embedding_sum"].runs == 0 and session.cells["logits"].runs == 0
+
+
+def test_a_rerun_lets_go_of_the_last_values_before_it_makes_new_ones(model):
+    """At 1024 tokens the old [T × 50257] logits beside the new ones would need another 200 MB of the page's
+    memory, which never shrinks: when the logits cell runs again, nothing may hold its last value any more."""
+    import weakref
+
+    session = ran_session(model)
+    last = session.final_namespace()["logits"]
+    session.session.base_namespace["last_logits"] = weakref.ref(last)
+    del last
+    probe = "import gc\ngc.collect()\nlast_alive = last_logits() is not None\n"
+    logits_cell = session.cells["logits"]
+    session.run("all", None, {"logits": probe + logits_cell.source})
+    assert session.final_namespace()["last_alive"] is False
+    assert logits_cell.status == "ok" and session.prediction() is not None

@@ -33,7 +33,7 @@ class Notebook:
         self.outputs = Outputs(getattr(model.config, "vocab_size", None))
         base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
         self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.outputs.summarize,
-                               observe=self.observe_pass)
+                               observe=self.observe_pass, release=self.release_outputs)
         self.generation: Generation | None = None
         self.reference: Reference | None = None  # the engine's values for the current prompt
         self.deltas: dict[str, list] = {}  # cell id -> per pass, how its value differs from the reference
@@ -96,6 +96,12 @@ class Notebook:
                     cell.id, cell.summaries, cell.source, labels, lambda layer, cell_id=cell.id: self.session.value_at(cell_id, layer))
             else:
                 cell.output = self.outputs.describe(cell.id, cell.values, cell.source, labels)
+
+    def release_outputs(self, cells: list[Cell]) -> None:
+        """The cells run again: their grids' arrays (and a reference window shown of them) are no longer shown."""
+        for cell in cells:
+            self.outputs.forget(cell.id)
+        self.shown_reference = None
 
     def output_slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
         return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)

@@ -108,7 +108,10 @@ class Reference:
         self.prints: dict[str, Print] = {}  # trace name with its layer ("blocks.3.attn.pattern") -> Print
         self.shown: tuple[int, dict] | None = None  # (layer, its recorded trace): the one layer kept whole
         self.kept: dict[int, dict] = {}  # layer -> its recorded trace, when every layer's fit in KEEP_BYTES
-        self.layer_bytes: int | None = None  # the bytes of one layer's trace (the same for every layer)
+        n_seq, n_head, n_embd = len(self.ids), config.n_head, config.n_embd
+        # about the bytes of one layer's trace: three [n_head, T, T] attention arrays and some twenty rows of
+        # n_embd per position (ln, q, k, v, z, outputs, residuals, the MLP's 2 × 4 · n_embd)
+        self.layer_bytes = 4 * n_seq * (3 * n_head * n_seq + 20 * n_embd)
 
     def matches(self, model, ids) -> bool:
         return model is self.model and ids is not None and np.array_equal(np.asarray(ids), self.ids)
@@ -128,7 +131,7 @@ class Reference:
         while len(self.resid) <= index:
             self.layer(len(self.resid) - 1, ())
         self.shown = None  # let the previous layer's arrays go before this one's are made
-        keep_all = self.layer_bytes is None or self.layer_bytes * self.n_layer <= KEEP_BYTES
+        keep_all = self.layer_bytes * self.n_layer <= KEEP_BYTES
         recorded: dict = {}
 
         def record(name, value):
@@ -142,9 +145,7 @@ class Reference:
                     layer=index, record=record)
         if len(self.resid) == index + 1:
             self.resid.append(recorded["resid_post"])  # [T, n_embd]
-        if self.layer_bytes is None:
-            self.layer_bytes = sum(value.nbytes for value in recorded.values())
-        if keep_all and self.layer_bytes * self.n_layer <= KEEP_BYTES:
+        if keep_all:
             self.kept[index] = recorded
         else:
             self.shown = (index, {name: recorded[name] for name in recorded if name in wanted})

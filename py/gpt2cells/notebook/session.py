@@ -30,15 +30,18 @@ def changed_bindings(before: dict, after: dict) -> set[str]:
 
 
 class Session:
-    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize, observe=None):
+    def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize, observe=None,
+                 release=None):
         """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran;
         summarize(value, source) keeps what describing a group cell's pass needs once its value is let go;
-        observe(cell, pass_index, value) sees each group pass's value first (the notebook compares it with the engine's)."""
+        observe(cell, pass_index, value) sees each group pass's value first (the notebook compares it with the engine's);
+        release(cells) lets go of what describing the cells' last values kept, as their unit runs again."""
         self.units: list[Unit] = build_units(cells, groups)
         self.base_namespace = base_namespace
         self.describe_outputs = describe_outputs
         self.summarize = summarize
         self.observe = observe
+        self.release = release
 
     def unit_of(self, cell_id: str) -> int:
         for index, unit in enumerate(self.units):
@@ -123,9 +126,11 @@ class Session:
         unit = self.units[index]
         before = self.before(index)
         namespace = dict(before)
+        self.let_go_of_last_run(index)
         for cell in unit.cells:
             cell.values, cell.summaries, cell.run, cell.output = [], [], CellRun(), None
-        unit.ran_from, unit.ran_sources, unit.pass_inputs, unit.replay = before, [c.source for c in unit.cells], [], None
+        unit.ran_sources, unit.pass_inputs, unit.replay = [c.source for c in unit.cells], [], None
+        unit.ran_from = before if unit.group is not None else None  # value_at computes a group's passes from it
         inputs = unit.inputs()
         passes = self.passes(unit, namespace)
         failed = None if passes is not None else unit.cells[0]
@@ -156,6 +161,22 @@ class Session:
             unit.after, unit.bound = None, set()
         self.describe_outputs(unit.cells, namespace, unit.group is not None)
         report({"event": "done", "cells": unit.cells})
+
+    def let_go_of_last_run(self, index: int) -> None:
+        """Before a unit runs again, drop every reference to its last run's values (its snapshot, the later
+        snapshots that merely passed them on, what describing them kept), so its new values do not need memory
+        beside the old ones (at 1024 tokens: the [T × 50257] logits, a layer's [n_head × T × T] arrays)."""
+        unit = self.units[index]
+        replayed_from = [u.ran_from for u in self.units if u.ran_from is not None]  # a group's stale passes replay from these
+        if unit.after is not None:
+            for later in self.units[index + 1:]:
+                if later.after is None or any(later.after is kept for kept in replayed_from):
+                    continue
+                for name in unit.bound - later.bound:
+                    later.after.pop(name, None)  # refresh_snapshot takes it from the snapshot before that unit
+        unit.after = None
+        if self.release is not None:
+            self.release(unit.cells)
 
     def summarize_pass(self, unit: Unit, last: bool) -> None:
         """Summarize a group pass's values; let them go unless it is the last pass (the namespace holds those)."""
