@@ -287,3 +287,17 @@ def test_fingerprints_tell_equal_arrays_from_different_ones():
     flipped = masked.copy()
     flipped[0, 39] = np.inf  # +inf where −inf was
     assert fingerprint(flipped) != fingerprint(masked)
+
+
+def test_a_value_set_in_the_heads_table_leaves_the_qkv_cell_as_it_was(model):
+    """q_heads is q split into heads; setting one of its values must not reach into the Q, K, V cell's table."""
+    last = model.config.n_layer - 1
+    notebook = Notebook(model)
+    notebook.run("all")
+    heads = notebook.cells["heads"].spec.source
+    notebook.run("cell", "heads", {"heads": with_line(heads, f"if layer == {last}: q_heads[1, 2, 3] = 0.5  # set in the table")})
+    ids = notebook.final_namespace()["ids"]
+    engine_qkv = model.run(ids)[f"blocks.{last}.attn.qkv"]  # [T, 3 · n_embd]
+    q, k, v = notebook.cell_value("qkv", last)
+    np.testing.assert_array_equal(np.concatenate([q, k, v], axis=-1), engine_qkv)
+    assert notebook.cell_value("heads", last)[0][1, 2, 3] == np.float32(0.5)

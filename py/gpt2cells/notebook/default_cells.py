@@ -181,7 +181,8 @@ q, k, v
         "heads", "Split into heads",
         "Each head attends on its own slice of d_head = n_embd / n_head columns.",
         '''\
-q_heads, k_heads, v_heads = (split_heads(t, n_head) for t in (q, k, v))  # 3 × [n_head, T, d_head]
+# copies, not views of q, k, v: a value set in this table must not change the Q, K, V cell's
+q_heads, k_heads, v_heads = (split_heads(t, n_head).copy() for t in (q, k, v))  # 3 × [n_head, T, d_head]
 q_heads, k_heads, v_heads
 ''', trace="blocks.{i}.attn.q, blocks.{i}.attn.k, blocks.{i}.attn.v"),
     CellSpec(
