@@ -41,7 +41,10 @@ export function pythonApi(runtime) {
     notebook: {
       open: (sources) => call(`${NOTEBOOK}.open`, [sources]),
       /** mode "all" | "cell" | "to"; onProgress receives the plan/start/done events as cells run. */
-      run: (mode, cellId, sources, onProgress) => call(`${NOTEBOOK}.run`, [mode, cellId, sources], { onProgress }),
+      /** layer: the layer the page shows (a long prompt's other layers get their Δ when shown: deltasAt). */
+      run: (mode, cellId, sources, layer, onProgress) => call(`${NOTEBOOK}.run`, [mode, cellId, sources, layer], { onProgress }),
+      /** The page shows another layer: the Δ of its block cells that waited for it. */
+      deltasAt: (layer) => call(`${NOTEBOOK}.deltas_at`, [layer]),
       /** After a run that edited nothing on a new prompt: compare its values with the engine's for about `seconds`. */
       check: (seconds) => call(`${NOTEBOOK}.check`, [seconds]),
       /** float32 bytes of rows r0..r1, columns c0..c1 of one array output. */

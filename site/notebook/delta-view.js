@@ -70,7 +70,11 @@ export class DeltaBadge {
     this.badge.classList.toggle("nb-delta-mismatch", pass.mark === "differs" && pass.pristine);
     let text;
     let title;
-    if (pass.mark === "checking") {
+    if (pass.mark === "pending") {
+      text = "comparing…";
+      title = "Differs from the unedited model's value; how much is computed for the layer shown";
+      this.badge.dataset.delta = "pending";
+    } else if (pass.mark === "checking") {
       text = "checking…";
       title = "Being compared with the engine's values (Model.run) for this prompt, right after the run";
       this.badge.dataset.delta = "checking";

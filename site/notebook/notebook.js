@@ -40,6 +40,7 @@ export class Notebook extends EventTarget {
     this.selection = new ViewSelection();
     this.selection.addEventListener("change", () => {
       for (const view of this.cells.values()) this.outputs.refreshSelection(view);
+      this.compareShownLayer();
     });
     // a head clicked in an analysis cell: show its pattern (the block's softmax cell now shows that layer and head)
     this.selection.addEventListener("reveal", () => this.cells.get("softmax")?.node.scrollIntoView({ block: "start" }));
@@ -314,7 +315,8 @@ export class Notebook extends EventTarget {
     const started = performance.now();
     this.setRunState("running", "running…");
     try {
-      const result = await this.py.notebook.run(mode, id, this.sources(), (message) => this.onProgress(message));
+      const result = await this.py.notebook.run(mode, id, this.sources(), this.selection.layer,
+        (message) => this.onProgress(message));
       for (const state of result.cells) this.cells.get(state.id)?.applyState(state);
       this.toolbar.showPrediction(result.prediction);
       this.predictionChange.show(result.prediction_change);
@@ -346,6 +348,22 @@ export class Notebook extends EventTarget {
         for (const state of result.states) this.cells.get(state.id)?.applyState(state);
         if (result.done) this.predictionChange.show(result.prediction_change);
         else this.checkLater();
+      } catch (error) {
+        if (error.pythonType !== "RuntimeRestarted") console.error(error);
+      }
+    });
+  }
+
+  /** At a long prompt a block cell that differs from the engine gets its Δ at the layer shown; another
+   * layer's ("pending") is computed when that layer is chosen. */
+  compareShownLayer() {
+    const layer = this.selection.layer;
+    const waiting = [...this.cells.values()].some((view) => view.state.delta?.passes?.[layer]?.mark === "pending");
+    if (!waiting || !this.open) return;
+    this.enqueue(async () => {
+      try {
+        const result = await this.py.notebook.deltasAt(layer);
+        for (const state of result.states) this.cells.get(state.id)?.applyState(state);
       } catch (error) {
         if (error.pythonType !== "RuntimeRestarted") console.error(error);
       }

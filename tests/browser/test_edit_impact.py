@@ -116,3 +116,22 @@ def test_edit_impact_against_native_runs(page, site_url, tiny):  # noqa: F811
     assert "if layer == 1: z[2] = 0  # ablate head 2 of layer 1" in editor_text(page, "weighted_values").split("\n")
     assert float(marks(page)["weighted_values"]) > 0
     check_prediction_change(page, before, native_probs(model, ids, ablate=(1, 2)))
+
+
+def test_at_a_long_prompt_another_layers_delta_comes_when_that_layer_is_shown(page, site_url, tiny, run_python):  # noqa: F811
+    """A 1024-token prompt's engine values do not all stay in memory, so an edit's Δ is computed in the run for
+    the layer shown and for another layer when it is chosen; here the tiny model is made to behave so."""
+    zip_path, model, prompt = tiny
+    open_with_model(page, site_url, zip_path)
+    run_python(page, "import gpt2cells.notebook.reference as reference\nreference.KEEP_BYTES = 0\nreference.KEEP_BYTES")
+    set_prompt(page, prompt)
+    show_layer(page, 0)
+    set_code(page, "gelu", RELU + "\nactivated")
+    run_and_wait(page, lambda: cell(page, "gelu").get_by_test_id("run-cell").click())
+    assert float(marks(page)["gelu"]) > 0 and marks(page)["ln_1"] == "engine"
+    ids = model.encode(prompt)
+    check_prediction_change(page, native_probs(model, ids), native_probs(model, ids, relu=True))
+    show_layer(page, 1)  # its Δ is computed now: "comparing…" until it arrives
+    page.wait_for_function("""(ids) => ids.every((id) => !['pending', 'checking'].includes(
+        document.querySelector(`[data-cell="${id}"] [data-testid=delta]`)?.dataset.delta))""", arg=BLOCK, timeout=120_000)
+    assert all(float(marks(page)[c]) > 0 for c in BLOCK)

@@ -301,3 +301,28 @@ def test_a_value_set_in_the_heads_table_leaves_the_qkv_cell_as_it_was(model):
     q, k, v = notebook.cell_value("qkv", last)
     np.testing.assert_array_equal(np.concatenate([q, k, v], axis=-1), engine_qkv)
     assert notebook.cell_value("heads", last)[0][1, 2, 3] == np.float32(0.5)
+
+
+def test_at_a_long_prompt_another_layers_delta_is_computed_when_that_layer_is_shown(model, monkeypatch):
+    monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", 0)  # as at 1024 tokens: no layer kept
+    relu = {"gelu": "activated = np.maximum(hidden, 0)\nactivated"}
+    at_once = Notebook(model)  # compares every layer in the run
+    at_once.run("all")
+    at_once.run("cell", "gelu", relu)
+    page = Notebook(model)
+    page.check_later = True
+    page.run("all", layer=0)
+    while not page.check(10.0)["done"]:
+        pass
+    page.run("cell", "gelu", relu, layer=0)
+    assert marks(page, 0)["gelu"] == "differs" and marks(page, 0)["ln_1"] == "engine"
+    assert {marks(page, 1)[c] for c in BLOCK} == {"pending"}
+    shown = page.deltas_at(1)
+    assert {state["id"] for state in shown["states"]} == set(BLOCK)
+    assert marks(page, 1) == marks(at_once, 1)
+    for cell_id in BLOCK:
+        got = page.state(page.cells[cell_id])["delta"]["passes"][1]
+        want = at_once.state(at_once.cells[cell_id])["delta"]["passes"][1]
+        assert got["max_abs"] == pytest.approx(want["max_abs"], rel=1e-6, abs=1e-12), cell_id
+    check_change(page.prediction_change(), native_probs(model, page.final_namespace()["ids"]),
+                 native_probs(model, page.final_namespace()["ids"], relu=True))

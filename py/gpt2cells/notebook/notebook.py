@@ -38,10 +38,14 @@ class Notebook:
         self.reference: Reference | None = None  # the engine's values for the current prompt
         self.deltas: dict[str, list] = {}  # cell id -> per pass, how its value differs from the reference
         self.shown_reference = None  # (cell id, layer, {tab: reference array}) of the last reference/difference shown
-        # check_later: a run that edits nothing does not wait for the engine's values of a new prompt; it keeps
-        # its cells' fingerprints in `unchecked`, and `check` compares them afterwards (the page calls it in
-        # slices once the run is shown). Off: every run compares at once (tests on CPython).
+        # check_later: what the page does not show yet is compared later. A run that edits nothing does not
+        # wait for the engine's values of a new prompt: it keeps its cells' fingerprints in `unchecked`, and
+        # `check` compares them afterwards (the page calls it in slices once the run is shown). And at a long
+        # prompt (the engine's layers not all kept) a block cell that differs is compared in full only at the
+        # layer shown (`shown_layer`); another layer's Δ is computed when the page shows it (`deltas_at`).
+        # Off: every run compares everything at once (tests on CPython).
         self.check_later = False
+        self.shown_layer = 0
         self.unchecked: dict[tuple[str, int], tuple[list, list]] = {}  # (cell id, layer) -> (trace names, shaped_prints)
 
     @property
@@ -64,9 +68,13 @@ class Notebook:
     def final_namespace(self) -> dict:
         return self.session.final_namespace()
 
-    def run(self, mode: str = "all", cell_id: str | None = None, sources: dict | None = None, progress=None) -> list[str]:
-        """Run cells like a spreadsheet (Session.run); progress hears each unit's cells as page states."""
+    def run(self, mode: str = "all", cell_id: str | None = None, sources: dict | None = None, progress=None,
+            layer: int | None = None) -> list[str]:
+        """Run cells like a spreadsheet (Session.run); progress hears each unit's cells as page states; layer:
+        the layer the page shows."""
         report = progress or (lambda message: None)
+        if layer is not None:
+            self.shown_layer = int(layer)
 
         def relay(message):
             if message["event"] == "done":
@@ -205,6 +213,8 @@ class Notebook:
             return {"mark": "checking", "pristine": True}
         if self.reference.same(names, layer, cell_prints):
             return {"mark": "engine" if pristine else "unchanged", "pristine": pristine, **EQUAL}
+        if self.check_later and cell.spec.group is not None and layer != self.shown_layer and not self.reference.kept:
+            return {"mark": "pending", "pristine": pristine}  # compared in full when its layer is shown
         references = self.reference.values(names, layer)
         matched = match_tabs(arrays, references)
         if matched is None:
@@ -232,6 +242,17 @@ class Notebook:
             self.reference.forget_layer()
         return {"states": [self.state(cell) for cell in changed.values()], "done": not self.unchecked,
                 "prediction_change": self.prediction_change()}
+
+    def deltas_at(self, layer: int) -> dict:
+        """The page shows another layer: its block cells that differ, compared in full now (their values and
+        the engine's computed again for that layer); {"states": the cells whose marks changed}."""
+        self.shown_layer, changed = int(layer), []
+        for cell_id, deltas in self.deltas.items():
+            cell = self.cells[cell_id]
+            if cell.status == "ok" and layer < len(deltas) and (deltas[layer] or {}).get("mark") == "pending":
+                deltas[layer] = self.delta_of(cell, self.cell_value(cell_id, layer), layer)
+                changed.append(cell)
+        return {"states": [self.state(cell) for cell in changed]}
 
     def pristine(self, cell: Cell, layer: int) -> bool:
         """No cell that runs before this one's value (or this one) has edited code, the prompt aside."""

@@ -25,9 +25,10 @@ def open(sources=None) -> dict:  # noqa: A001 - the page's verb
     return _notebook.description()
 
 
-def run(mode="all", cell_id=None, sources=None, progress=None) -> dict:
+def run(mode="all", cell_id=None, sources=None, layer=None, progress=None) -> dict:
+    """layer: the layer the page shows (a long prompt's other layers are compared when shown: deltas_at)."""
     notebook = _current()
-    ran = notebook.run(mode, cell_id, dict(sources or {}), progress=progress)
+    ran = notebook.run(mode, cell_id, dict(sources or {}), progress=progress, layer=layer)
     return {"cells": notebook.states(), "ran": ran, "prediction": notebook.prediction(),
             "prediction_change": notebook.prediction_change(), "unchecked": len(notebook.unchecked)}
 
@@ -35,6 +36,11 @@ def run(mode="all", cell_id=None, sources=None, progress=None) -> dict:
 def check(seconds) -> dict:
     """After a run that edited nothing: compare its values with the engine's for about `seconds`."""
     return _current().check(float(seconds))
+
+
+def deltas_at(layer) -> dict:
+    """The page shows another layer: compare that layer's block cells whose Δ waited for it."""
+    return _current().deltas_at(int(layer))
 
 
 def output_slice(cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
