@@ -198,7 +198,8 @@ class Notebook:
         self.deltas.setdefault(cell.id, []).append(self.delta_of(cell, value, pass_index))
 
     def delta_of(self, cell: Cell, value, layer: int) -> dict | None:
-        """{"mark": "engine" | "unchanged" | "differs" | "shape" | "other", ...compare()'s numbers, "pristine"}."""
+        """{"mark": "engine" | "unchanged" | "differs" | "shape" | "other" | "checking" | "pending", ...compare()'s
+        numbers, "pristine"} ("checking", "pending": compared later, see check_later)."""
         names = trace_names(cell.spec.trace)
         if not names or self.reference is None:
             return None
