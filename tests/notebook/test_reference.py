@@ -267,26 +267,32 @@ def test_the_check_after_a_run_says_loudly_when_a_cell_and_the_engine_disagree(m
 
 
 def test_fingerprints_tell_equal_arrays_from_different_ones():
-    from gpt2cells.notebook.reference import fingerprint
+    from gpt2cells.notebook.reference import SMALL, fingerprint
 
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((3, 40, 300)).astype(np.float32)
+    a = rng.standard_normal((3, 100, 300)).astype(np.float32)  # more than SMALL values: projected, not kept
+    assert a.size > SMALL
     assert fingerprint(a) == fingerprint(a.copy())
     assert fingerprint(a.transpose(1, 0, 2)) == fingerprint(np.ascontiguousarray(a.transpose(1, 0, 2)))  # views too
-    for where in [(0, 0, 0), (2, 39, 299), (1, 17, 128)]:  # first, last, a segment's first value
+    for where in [(0, 0, 0), (2, 99, 299), (1, 17, 128)]:  # first, last, a segment's first value
         b = a.copy()
         b[where] *= 1 + 1e-5
         assert fingerprint(b) != fingerprint(a), where
     swapped = a.copy()
     swapped[0, 0, [3, 4]] = swapped[0, 0, [4, 3]]
     assert fingerprint(swapped) != fingerprint(a)
-    masked = np.where(np.triu(np.ones((40, 40), bool), 1), -np.inf, a[0, :, :40])  # [40, 40], −inf above
+    n = 300
+    scores = rng.standard_normal((n, n)).astype(np.float32)  # [n, n]
+    masked = np.where(np.triu(np.ones((n, n), bool), 1), -np.inf, scores)  # [n, n], −inf above the diagonal
+    assert masked.size > SMALL
     other = masked.copy()
     other[5, 5] += 1  # a finite value beside the −infs
     assert fingerprint(masked) == fingerprint(masked.copy()) and fingerprint(other) != fingerprint(masked)
     flipped = masked.copy()
-    flipped[0, 39] = np.inf  # +inf where −inf was
+    flipped[0, n - 1] = np.inf  # +inf where −inf was
     assert fingerprint(flipped) != fingerprint(masked)
+    small = a[0, :2]  # [2, 300]: few enough values to be kept as they are
+    assert fingerprint(small) == fingerprint(small.copy()) and fingerprint(small * (1 + 1e-7)) != fingerprint(small)
 
 
 def test_a_value_set_in_the_heads_table_leaves_the_qkv_cell_as_it_was(model):

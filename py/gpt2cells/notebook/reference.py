@@ -27,7 +27,7 @@ from ..matmul import matmul_nt
 RELATIVE = 1e-5  # a value equals the engine's when max |Δ| ≤ RELATIVE × max |reference|
 BLOCK_PREFIX = "blocks.{i}."
 SEGMENT = 128  # values per fingerprint number: a sum of 128 stays precise to ~1e-7 of their size
-SMALL = 4096  # values a fingerprint keeps as they are (their bytes): cheaper than a product, and exact
+SMALL = 1 << 16  # values a fingerprint keeps as they are (their bytes): cheaper than a product, and exact
 KEEP_BYTES = 128 << 20  # the engine's values of every layer are kept if they fit in this (a short prompt's do)
 CHUNK = 1 << 20  # values compared at a time, so comparing [T × 50257] logits needs a few MB, not a GB
 
