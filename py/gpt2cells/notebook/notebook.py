@@ -156,7 +156,7 @@ class Notebook:
         namespace = self.final_namespace()
         if not reference.matches(self.model, namespace.get(CONTRACT.prompt_ids)):
             return None
-        probs, before = namespace[CONTRACT.prediction], reference.last_probs()  # [n_vocab] each
+        probs, before = namespace[CONTRACT.prediction], reference.last_probs  # [n_vocab] each
         return prediction_change(before, probs, self.model.tokenizer.decode) if before.shape == probs.shape else None
 
     def description(self) -> dict:

@@ -108,6 +108,7 @@ class Reference:
         self.prints: dict[str, Print] = {}  # trace name with its layer ("blocks.3.attn.pattern") -> Print
         self.shown: tuple[int, dict] | None = None  # (layer, its recorded trace): the one layer kept whole
         self.kept: dict[int, dict] = {}  # layer -> its recorded trace, when every layer's fit in KEEP_BYTES
+        self.kept_outside: dict[str, np.ndarray] = {}  # "logits", ... for a prompt whose layers are kept
         n_seq, n_head, n_embd = len(self.ids), config.n_head, config.n_embd
         # about the bytes of one layer's trace: three [n_head, T, T] attention arrays and some twenty rows of
         # n_embd per position (ln, q, k, v, z, outputs, residuals, the MLP's 2 × 4 · n_embd)
@@ -206,6 +207,15 @@ class Reference:
         return [recorded[n[len(BLOCK_PREFIX):]] if n.startswith(BLOCK_PREFIX) else self.outside_blocks(n) for n in names]
 
     def outside_blocks(self, name: str) -> np.ndarray:
+        """The engine's value of a trace name outside the blocks; kept, like the layers', for a short prompt."""
+        if name in self.kept_outside:
+            return self.kept_outside[name]
+        value = self.compute_outside_blocks(name)
+        if self.layer_bytes * self.n_layer <= KEEP_BYTES:
+            self.kept_outside[name] = value
+        return value
+
+    def compute_outside_blocks(self, name: str) -> np.ndarray:
         params, eps = self.model.params, self.model.config.layer_norm_epsilon
         if name == "embed":
             return steps.embed(params["wte.weight"], self.ids)  # [T, n_embd]
@@ -220,6 +230,7 @@ class Reference:
             return final if name == "ln_final.out" else steps.unembed(final, params["wte.weight"])  # [T, n_vocab]
         raise KeyError(f"no reference for trace name {name!r}")
 
+    @functools.cached_property
     def last_probs(self) -> np.ndarray:
         """The unedited model's next-token probabilities after the prompt: [n_vocab]."""
         params, eps = self.model.params, self.model.config.layer_norm_epsilon
