@@ -93,7 +93,10 @@ def attention_scores(q, k):
     # einsum over all heads: a kernel call per head cost more than the arithmetic
     if q.shape[1] == 1:
         return np.einsum("hqd,hkd->hqk", q, k)  # [n_head, 1, n_k]
-    return np.stack([matmul_nt(q_h, k_h) for q_h, k_h in zip(q, k)])  # [n_head, n_q, n_k]
+    scores = np.empty((q.shape[0], q.shape[1], k.shape[1]), dtype=np.float32)  # [n_head, n_q, n_k]
+    for h, (q_h, k_h) in enumerate(zip(q, k)):
+        scores[h] = matmul_nt(q_h, k_h)  # [n_q, n_k], into place: no list of every head's scores beside them
+    return scores
 
 
 def scale_scores(scores, d_head):
@@ -111,8 +114,9 @@ def apply_mask(scores, mask):
 
 
 def softmax(x):
-    e = np.exp(x - np.maximum.reduce(x, axis=-1, keepdims=True))  # [..., n] (shifted so exp cannot overflow)
-    e /= row_sums(e)  # in place: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
+    e = x - np.maximum.reduce(x, axis=-1, keepdims=True)  # [..., n] (shifted so exp cannot overflow)
+    np.exp(e, out=e)  # in place, as the division: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
+    e /= row_sums(e)
     return e  # [..., n]
 
 
@@ -207,6 +211,13 @@ def _within(record, prefix):
     return record if record is keep_nothing else (lambda name, value: record(prefix + name, value))
 
 
+def masked_scores(q, k, record=keep_nothing):
+    """Scaled scores with each query's future masked (one query, decoding, is the newest position and sees
+    every key: nothing to mask)."""
+    scaled = record("scaled_scores", scale_scores(record("scores", attention_scores(q, k)), q.shape[-1]))  # [n_head, n_q, n_k]
+    return scaled if scaled.shape[1] == 1 else apply_mask(scaled, causal_mask(*scaled.shape[1:]))  # [n_head, n_q, n_k]
+
+
 def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
     """Causal self-attention of n_seq new positions over the cache's n_past positions and themselves."""
     qkv = record("qkv", linear(x, w["attn.c_attn.weight"], w["attn.c_attn.bias"]))  # [n_seq, 3*n_embd]
@@ -214,12 +225,9 @@ def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
     q, k, v = record("q", q), record("k", k), record("v", v)
     if cache is not None:
         k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
-    scores = record("scores", attention_scores(q, k))  # [n_head, n_seq, n_past + n_seq]
-    scaled = record("scaled_scores", scale_scores(scores, q.shape[-1]))  # [n_head, n_seq, n_past + n_seq]
-    # one query (decoding) is the newest position and sees every key: nothing to mask
-    one_query = scaled.shape[1] == 1
-    masked = record("masked_scores", scaled if one_query else apply_mask(scaled, causal_mask(*scaled.shape[1:])))  # same
-    pattern = record("pattern", softmax(masked))  # [n_head, n_seq, n_past + n_seq]
+    # the scores exist only until the next step is made of them (unless record keeps them): at 1024 tokens
+    # each is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
+    pattern = record("pattern", softmax(record("masked_scores", masked_scores(q, k, record))))  # [n_head, n_seq, n_past + n_seq]
     z = record("z", weighted_values(pattern, v))  # [n_head, n_seq, d_head]
     merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
     return linear(merged, w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [n_seq, n_embd]
