@@ -140,6 +140,11 @@ def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model, keep_b
     ids = notebook.final_namespace()["ids"]
     check_change(notebook.prediction_change(), native_probs(model, ids), native_probs(model, ids, relu=True))
     assert bool(notebook.reference.kept) == (keep_bytes is None)
+    logits, unedited = notebook.cell_value("logits"), model.logits(ids)  # [T, n_vocab] each
+    got = notebook.state(notebook.cells["logits"])["delta"]["passes"][0]
+    assert got["max_abs"] == pytest.approx(float(np.abs(logits - unedited).max()), rel=1e-6)
+    window = np.frombuffer(notebook.compare_slice("reference", "logits", "", 0, 0, 1, 3, 5, 9), dtype="<f4")
+    np.testing.assert_allclose(window.reshape(2, 4), unedited[1:3, 5:9], rtol=1e-6, atol=1e-6)
 
 
 def test_a_set_value_moves_what_follows_and_removing_it_restores_the_engine_marks(model):

@@ -16,8 +16,8 @@ from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs, grid_view, last_expression_names, split_arrays
-from .reference import (EQUAL, Reference, combine, compare, difference, match_tabs, prediction_change, shaped_prints,
-                        trace_names)
+from .reference import (EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs, prediction_change,
+                        shaped_prints, trace_names)
 from .session import Session
 from .units import Cell
 
@@ -291,7 +291,10 @@ class Notebook:
         if reference is None:
             raise KeyError(f"cell {cell_id!r} has no table {key!r}")
         s, rows, cols = int(head), slice(int(r0), int(r1)), slice(int(c0), int(c1))
-        window = grid_view(reference, False)[0][s, rows, cols]  # [rows, cols]
+        if isinstance(reference, LogitRows):  # a long prompt's logits: only the window's rows are unembedded
+            window = reference.rows(rows.start, rows.stop)[:, cols]  # [rows, cols]
+        else:
+            window = grid_view(reference, False)[0][s, rows, cols]  # [rows, cols]
         if kind == "difference":
             window = difference(grid_view(value, False)[0][s, rows, cols], window)  # [rows, cols]
         return np.ascontiguousarray(window, dtype="<f4").tobytes()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -210,8 +211,11 @@ class Reference:
         """The engine's value of a trace name outside the blocks; kept, like the layers', for a short prompt."""
         if name in self.kept_outside:
             return self.kept_outside[name]
+        short = self.layer_bytes * self.n_layer <= KEEP_BYTES
+        if name == "logits" and not short:  # [T, n_vocab]: 200 MB at 1024 tokens, made a block of rows at a time
+            return LogitRows(self.outside_blocks("ln_final.out"), self.model.params["wte.weight"])
         value = self.compute_outside_blocks(name)
-        if self.layer_bytes * self.n_layer <= KEEP_BYTES:
+        if short:
             self.kept_outside[name] = value
         return value
 
@@ -255,19 +259,40 @@ def match_tabs(arrays: dict, references: list) -> dict | None:
     return None
 
 
-def compare(value: np.ndarray, reference: np.ndarray) -> dict:
-    """How value differs from the engine's reference: {"shape": [ref shape, value shape]} when the shapes
-    differ; else {"max_abs", "relative", "equal", "nan", "inf"} where nan/inf count the non-finite values the
-    reference has not at those places (both −inf, as masked scores are, is no difference). CHUNK values at a
-    time, so the comparison's temporaries stay small."""
-    value = np.asarray(value)
-    if value.shape != reference.shape:
-        return {"shape": [list(reference.shape), list(value.shape)]}
+class LogitRows:
+    """The engine's [T, n_vocab] logits, unembedded a block of rows at a time as they are read, never whole."""
+
+    def __init__(self, final: np.ndarray, wte: np.ndarray):
+        self.final, self.wte = final, wte  # [T, n_embd], [n_vocab, n_embd]
+        self.shape = (len(final), wte.shape[0])
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return steps.unembed(self.final[start:stop], self.wte)  # [stop − start, n_vocab]
+
+
+def chunk_pairs(value: np.ndarray, reference) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(value, reference) pieces of about CHUNK values each, flat; a LogitRows reference a block of rows at a time."""
+    if isinstance(reference, LogitRows):
+        step = rows_per_block(reference.shape[1])
+        for start in range(0, reference.shape[0], step):
+            yield value[start:start + step].reshape(-1), reference.rows(start, start + step).reshape(-1)
+        return
     flat_value, flat_reference = value.reshape(-1), reference.reshape(-1)  # [N] each
-    max_abs, scale, n_nan, n_brought, reference_only = 0.0, 0.0, 0, 0, False
     for start in range(0, flat_value.size, CHUNK):
-        value32 = flat_value[start:start + CHUNK].astype(np.float32, copy=False)  # [≤ CHUNK]
-        chunk = flat_reference[start:start + CHUNK]  # [≤ CHUNK]
+        yield flat_value[start:start + CHUNK], flat_reference[start:start + CHUNK]
+
+
+def compare(value: np.ndarray, reference) -> dict:
+    """How value differs from the engine's reference (an array, or LogitRows): {"shape": [ref shape, value
+    shape]} when the shapes differ; else {"max_abs", "relative", "equal", "nan", "inf"} where nan/inf count the
+    non-finite values the reference has not at those places (both −inf, as masked scores are, is no difference).
+    CHUNK values at a time, so the comparison's temporaries stay small."""
+    value = np.asarray(value)
+    if value.shape != tuple(reference.shape):
+        return {"shape": [list(reference.shape), list(value.shape)]}
+    max_abs, scale, n_nan, n_brought, reference_only = 0.0, 0.0, 0, 0, False
+    for value_chunk, chunk in chunk_pairs(value, reference):
+        value32 = value_chunk.astype(np.float32, copy=False)  # [≤ CHUNK]
         with np.errstate(invalid="ignore", over="ignore"):
             delta = np.abs(np.subtract(value32, chunk, dtype=np.float32))  # [≤ CHUNK]
         largest = float(delta.max())
