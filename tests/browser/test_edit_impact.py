@@ -22,8 +22,11 @@ def marks(page) -> dict:
 
 
 def show_layer(page, layer, head=0):
+    """Choose a layer and head; a block cell's Δ there, if it waited for the layer to be shown, arrives."""
     page.get_by_test_id("layer-select").first.select_option(str(layer))
     page.get_by_test_id("head-select").first.select_option(str(head))
+    page.wait_for_function("""(ids) => ids.every((id) => !['pending', 'checking'].includes(
+        document.querySelector(`[data-cell="${id}"] [data-testid=delta]`)?.dataset.delta))""", arg=BLOCK, timeout=120_000)
 
 
 def all_engine(page, n_layer):
@@ -131,7 +134,5 @@ def test_at_a_long_prompt_another_layers_delta_comes_when_that_layer_is_shown(pa
     assert float(marks(page)["gelu"]) > 0 and marks(page)["ln_1"] == "engine"
     ids = model.encode(prompt)
     check_prediction_change(page, native_probs(model, ids), native_probs(model, ids, relu=True))
-    show_layer(page, 1)  # its Δ is computed now: "comparing…" until it arrives
-    page.wait_for_function("""(ids) => ids.every((id) => !['pending', 'checking'].includes(
-        document.querySelector(`[data-cell="${id}"] [data-testid=delta]`)?.dataset.delta))""", arg=BLOCK, timeout=120_000)
+    show_layer(page, 1)  # its Δ is computed now ("comparing…" until it arrives)
     assert all(float(marks(page)[c]) > 0 for c in BLOCK)

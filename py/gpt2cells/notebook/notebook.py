@@ -40,9 +40,9 @@ class Notebook:
         self.shown_reference = None  # (cell id, layer, {tab: reference array}) of the last reference/difference shown
         # check_later: what the page does not show yet is compared later. A run that edits nothing does not
         # wait for the engine's values of a new prompt: it keeps its cells' fingerprints in `unchecked`, and
-        # `check` compares them afterwards (the page calls it in slices once the run is shown). And at a long
-        # prompt (the engine's layers not all kept) a block cell that differs is compared in full only at the
-        # layer shown (`shown_layer`); another layer's Δ is computed when the page shows it (`deltas_at`).
+        # `check` compares them afterwards (the page calls it in slices once the run is shown). And a block
+        # cell that differs is compared in full only at the layer shown (`shown_layer`); another layer's Δ is
+        # computed when the page shows it (`deltas_at`; at a long prompt that layer's engine pass too).
         # Off: every run compares everything at once (tests on CPython).
         self.check_later = False
         self.shown_layer = 0
@@ -214,7 +214,7 @@ class Notebook:
             return {"mark": "checking", "pristine": True}
         if self.reference.same(names, layer, cell_prints):
             return {"mark": "engine" if pristine else "unchanged", "pristine": pristine, **EQUAL}
-        if self.check_later and cell.spec.group is not None and layer != self.shown_layer and not self.reference.kept:
+        if self.check_later and cell.spec.group is not None and layer != self.shown_layer:
             return {"mark": "pending", "pristine": pristine}  # compared in full when its layer is shown
         references = self.reference.values(names, layer)
         matched = match_tabs(arrays, references)
