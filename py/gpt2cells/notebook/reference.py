@@ -115,6 +115,11 @@ class Reference:
         # n_embd per position (ln, q, k, v, z, outputs, residuals, the MLP's 2 × 4 · n_embd)
         self.layer_bytes = 4 * n_seq * (3 * n_head * n_seq + 20 * n_embd)
 
+    @property
+    def short(self) -> bool:
+        """A prompt short enough that every layer's engine values (and the logits) are kept: within KEEP_BYTES."""
+        return self.layer_bytes * self.n_layer <= KEEP_BYTES
+
     def matches(self, model, ids) -> bool:
         return model is self.model and ids is not None and np.array_equal(np.asarray(ids), self.ids)
 
@@ -133,7 +138,7 @@ class Reference:
         while len(self.resid) <= index:
             self.layer(len(self.resid) - 1, ())
         self.shown = None  # let the previous layer's arrays go before this one's are made
-        keep_all = self.layer_bytes * self.n_layer <= KEEP_BYTES
+        keep_all = self.short
         recorded: dict = {}
 
         def record(name, value):
@@ -168,7 +173,7 @@ class Reference:
             if name.replace("{i}", str(layer)) not in self.prints:
                 self.layer(layer, ())
             return self.prints[name.replace("{i}", str(layer))]
-        if name == "logits" and name not in self.prints:
+        if name == "logits" and name not in self.prints and not self.short:
             self.prints[name] = self.logits_print()
         return self.remember(name, 0, lambda: self.outside_blocks(name))
 
@@ -211,11 +216,10 @@ class Reference:
         """The engine's value of a trace name outside the blocks; kept, like the layers', for a short prompt."""
         if name in self.kept_outside:
             return self.kept_outside[name]
-        short = self.layer_bytes * self.n_layer <= KEEP_BYTES
-        if name == "logits" and not short:  # [T, n_vocab]: 200 MB at 1024 tokens, made a block of rows at a time
+        if name == "logits" and not self.short:  # [T, n_vocab]: 200 MB at 1024 tokens, made a block of rows at a time
             return LogitRows(self.outside_blocks("ln_final.out"), self.model.params["wte.weight"])
         value = self.compute_outside_blocks(name)
-        if short:
+        if self.short:
             self.kept_outside[name] = value
         return value
 
