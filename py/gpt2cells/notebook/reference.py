@@ -5,9 +5,11 @@ once per prompt and model. Of each value it keeps a fingerprint (`fingerprint`: 
 and of the whole pass only the residual stream entering each layer ([n_layer + 1] × [T, n_embd]): at 1024
 tokens every layer's [n_head × T × T] arrays would not fit in the page's memory. A cell whose value has the
 engine's fingerprint equals it, and costs one matrix–vector product to check; only a value that differs is
-compared element by element, with that layer's values computed again from its resid_pre (one layer at a time).
-So the first run of a prompt costs one extra pass through the blocks, a later run of the same prompt
-fingerprints alone until an edit, and an edit one layer's pass for each layer it changed.
+compared element by element. A short prompt's engine values are kept whole (within KEEP_BYTES); a long one's
+layer is computed again from its resid_pre when a value of it differs (one layer at a time). So a new prompt
+costs one extra pass through the blocks (the page shows the run first and checks it after), a later run of the
+same prompt fingerprints alone, and an edit's Δ the layer the page shows (notebook.py compares another layer
+when it is shown).
 
 `compare(value, reference)` says how a cell's value differs from the engine's: equal within RELATIVE, the
 largest |Δ| and its size relative to the reference's largest value, NaN/inf the edit brought in, or a
