@@ -36,6 +36,7 @@ class Notebook:
                                observe=self.observe_pass, release=self.release_outputs)
         self.generation: Generation | None = None
         self.reference: Reference | None = None  # the engine's values for the current prompt
+        self.traced = traced_names(self.specs)  # what a Reference records, the same for every prompt
         self.deltas: dict[str, list] = {}  # cell id -> per pass, how its value differs from the reference
         self.shown_reference = None  # (cell id, layer, {tab: reference array}) of the last reference/difference shown
         # check_later: what the page does not show yet is compared later. A run that edits nothing does not
@@ -179,14 +180,7 @@ class Notebook:
         if ids is None or (self.reference is not None and self.reference.matches(self.model, ids)):
             return
         try:
-            block_names = [name[len("blocks.{i}."):] for spec in self.specs for name in trace_names(spec.trace)
-                           if name.startswith("blocks.{i}.")]
-            splits = {}  # a trace a default cell shows as several equal tabs: attn.qkv as q, k, v
-            for spec in self.specs:
-                names, tabs = trace_names(spec.trace), last_expression_names(spec.source) or ()
-                if len(names) == 1 and len(tabs) > 1:
-                    splits[names[0]] = len(tabs)
-            self.reference = Reference(self.model, ids, block_names, splits)
+            self.reference = Reference(self.model, ids, *self.traced)
             self.unchecked.clear()  # fingerprints of another prompt's values
         except Exception:  # ids the engine refuses (the token_ids cell says why): nothing to compare with
             self.reference = None
@@ -355,6 +349,19 @@ class Notebook:
         sources, skipped = files.import_cells(text, filename, list(self.cells))
         self.update_sources(sources)
         return {"sources": sources, "skipped": skipped}
+
+
+def traced_names(specs) -> tuple[list[str], dict]:
+    """What the cells trace, as Reference takes it: the block's trace names ("attn.pattern", ...), and each
+    trace a default cell shows as several equal tabs ({"blocks.{i}.attn.qkv": 3}: q, k, v)."""
+    block_names = [name[len("blocks.{i}."):] for spec in specs for name in trace_names(spec.trace)
+                   if name.startswith("blocks.{i}.")]
+    splits = {}
+    for spec in specs:
+        names, tabs = trace_names(spec.trace), last_expression_names(spec.source) or ()
+        if len(names) == 1 and len(tabs) > 1:
+            splits[names[0]] = len(tabs)
+    return block_names, splits
 
 
 def token_labels(namespace: dict) -> list[str] | None:

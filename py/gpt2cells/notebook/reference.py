@@ -181,11 +181,8 @@ class Reference:
 
     def logits_print(self) -> Print:
         """The logits' Print, computed a block of rows at a time: never the whole [T × n_vocab] at once."""
-        final = self.outside_blocks("ln_final.out")  # [T, n_embd]
-        wte = self.model.params["wte.weight"]
-        step = rows_per_block(wte.shape[0])
-        return Print((len(final), wte.shape[0]), b"".join(
-            block_fingerprint(steps.unembed(final[r:r + step], wte)) for r in range(0, len(final), step)))
+        logits = LogitRows(self.outside_blocks("ln_final.out"), self.model.params["wte.weight"])
+        return Print(logits.shape, b"".join(block_fingerprint(rows) for _, rows in logits.blocks()))
 
     def has(self, names: list[str], layer: int) -> bool:
         """Whether the engine's fingerprints of these trace names at this layer are made already."""
@@ -275,13 +272,18 @@ class LogitRows:
     def rows(self, start: int, stop: int) -> np.ndarray:
         return steps.unembed(self.final[start:stop], self.wte)  # [stop − start, n_vocab]
 
+    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) in blocks of rows_per_block rows: the blocks `fingerprint` takes a whole array in."""
+        step = rows_per_block(self.shape[1])
+        for start in range(0, self.shape[0], step):
+            yield start, self.rows(start, start + step)  # [≤ step, n_vocab]
+
 
 def chunk_pairs(value: np.ndarray, reference) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(value, reference) pieces of about CHUNK values each, flat; a LogitRows reference a block of rows at a time."""
     if isinstance(reference, LogitRows):
-        step = rows_per_block(reference.shape[1])
-        for start in range(0, reference.shape[0], step):
-            yield value[start:start + step].reshape(-1), reference.rows(start, start + step).reshape(-1)
+        for start, rows in reference.blocks():
+            yield value[start:start + len(rows)].reshape(-1), rows.reshape(-1)
         return
     flat_value, flat_reference = value.reshape(-1), reference.reshape(-1)  # [N] each
     for start in range(0, flat_value.size, CHUNK):
