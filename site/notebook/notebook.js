@@ -354,8 +354,8 @@ export class Notebook extends EventTarget {
     });
   }
 
-  /** At a long prompt a block cell that differs from the engine gets its Δ at the layer shown; another
-   * layer's ("pending") is computed when that layer is chosen. */
+  /** After an edit a block cell that differs from the engine gets its Δ at the layer shown; another layer's
+   * ("pending") is computed when that layer is chosen. */
   compareShownLayer() {
     const layer = this.selection.layer;
     const waiting = [...this.cells.values()].some((view) => view.state.delta?.passes?.[layer]?.mark === "pending");
