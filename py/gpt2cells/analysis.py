@@ -42,33 +42,37 @@ def each_layer(model, ids, what, use=None):
     kept = []
 
     def record(name, value):
-        if name.startswith("blocks.") and name.endswith("." + what):
+        if record.keeps(name):
             kept.append(value if use is None else use(value))
         return value
 
+    record.keeps = lambda name: name.startswith("blocks.") and name.endswith("." + what)
     steps.forward(model.check_ids(ids), model.params, model.config, record=record, last_only=True)
     return np.stack(kept)  # [n_layer, ...]
 
 
-def traced(model, ids, names):
+def traced(model, ids, names, take=None):
     """Model.run(ids, names), except that the unembedding runs for the last position only: no name here is the
-    [n_seq, n_vocab] logits (at GPT-2's full context, 1024 × 50257 values and the time of the logits cell)."""
+    [n_seq, n_vocab] logits (at GPT-2's full context, 1024 × 50257 values and the time of the logits cell).
+    take(name, value): the part of each value to keep (e.g. the rows of a few positions), instead of all of it."""
     wanted, trace = set(names), {}
 
     def record(name, value):
         if name in wanted:
-            trace[name] = value
+            trace[name] = value if take is None else take(name, value)
         return value
 
+    record.keeps = lambda name: name in wanted
     steps.forward(model.check_ids(ids), model.params, model.config, record=record, last_only=True)
     return trace
 
 
-def accumulated_resid(model, ids):
-    """The residual stream entering every block, and the final one (before ln_f): [n_lens, n_seq, n_embd]."""
+def accumulated_resid(model, ids, positions=slice(None)):
+    """The residual stream entering every block, and the final one (before ln_f), at these positions (default
+    all): [n_lens, n_positions, n_embd]."""
     names = [resid_pre(layer) for layer in range(model.config.n_layer)] + [final_resid(model.config)]
-    trace = traced(model, ids, names)
-    return np.stack([trace[name] for name in names])  # [n_lens, n_seq, n_embd]
+    trace = traced(model, ids, names, take=lambda name, value: value[positions])
+    return np.stack([trace[name] for name in names])  # [n_lens, n_positions, n_embd]
 
 
 def lens_logits(model, resid):
@@ -89,7 +93,7 @@ def logit_lens(model, ids, positions=None):
     [n_positions] (the model's own prediction at each position: the top token of the last row).
     """
     positions = check_positions(positions, len(ids))
-    resids = accumulated_resid(model, ids)[:, positions]  # [n_lens, n_positions, n_embd]
+    resids = accumulated_resid(model, ids, positions)  # [n_lens, n_positions, n_embd]
     n_lens, n_positions, n_embd = resids.shape
     top_ids = np.empty((n_lens, n_positions), dtype=np.int64)
     top_probs, final_probs = (np.empty((n_lens, n_positions), dtype=np.float32) for _ in range(2))
@@ -146,30 +150,35 @@ def logit_attribution(model, ids, token=None, other=None, position=-1):
     config, p = model.config, model.params
     names = ["embed", "pos_embed", final_resid(config)]
     names += [f"blocks.{layer}.{what}" for layer in range(config.n_layer) for what in ("attn.z", "mlp_out")]
-    trace = traced(model, ids, names)
     position = range(len(ids))[position]  # a negative position counts from the end; out of range raises IndexError
-    logits = lens_logits(model, trace[final_resid(config)][position][None])[0]  # [n_vocab]: ln_f, unembed, as forward
+
+    def at_position(name, value):  # only the position's row of each is kept: at 1024 tokens not 6 MB per layer
+        row = value[:, position] if name.endswith(".attn.z") else value[position]  # z: [n_head, n_seq, d_head]
+        return row.copy()  # not a view: that would keep the whole array
+
+    trace = traced(model, ids, names, take=at_position)  # name -> [n_embd], z: [n_head, d_head]
+    logits = lens_logits(model, trace[final_resid(config)][None])[0]  # [n_vocab]: ln_f, unembed, as forward
     token = int(np.argmax(logits)) if token is None else check_token(model, token, "token")
     other = None if other is None else check_token(model, other, "other")
     wanted = p["wte.weight"][token]  # [n_embd]
     if other is not None:
         wanted = wanted - p["wte.weight"][other]  # [n_embd]
     direction = p["ln_f.weight"] * wanted  # [n_embd]: ln_f's gain folded in, as TransformerLens's fold_ln does
-    scale = ln_scale(trace[final_resid(config)][position], config.layer_norm_epsilon)  # [1]
+    scale = ln_scale(trace[final_resid(config)], config.layer_norm_epsilon)  # [1]
 
     def attribute(parts):
         return center(parts) / scale @ direction  # [...] (one number per part)
 
-    heads = [head_outputs(trace[f"blocks.{layer}.attn.z"][:, position], p[f"h.{layer}.attn.c_proj.weight"])
+    heads = [head_outputs(trace[f"blocks.{layer}.attn.z"], p[f"h.{layer}.attn.c_proj.weight"])
              for layer in range(config.n_layer)]  # n_layer x [n_head, n_embd]
     attn_biases = np.stack([p[f"h.{layer}.attn.c_proj.bias"] for layer in range(config.n_layer)])  # [n_layer, n_embd]
-    mlps = np.stack([trace[f"blocks.{layer}.mlp_out"][position] for layer in range(config.n_layer)])  # [n_layer, n_embd]
+    mlps = np.stack([trace[f"blocks.{layer}.mlp_out"] for layer in range(config.n_layer)])  # [n_layer, n_embd]
     return {
         "token": token,
         "other": other,
         "logit": logits[token] - (logits[other] if other is not None else 0),  # what the parts add up to
-        "embed": attribute(trace["embed"][position]),
-        "pos_embed": attribute(trace["pos_embed"][position]),
+        "embed": attribute(trace["embed"]),
+        "pos_embed": attribute(trace["pos_embed"]),
         "heads": attribute(np.stack(heads)),  # [n_layer, n_head]
         "attn_bias": attribute(attn_biases),  # [n_layer]
         "mlp": attribute(mlps),  # [n_layer]
@@ -238,11 +247,14 @@ def head_similarity(patterns, detection, exclude_bos=False, exclude_current_toke
         kept[:, 0] = False
     if exclude_current_token:
         np.fill_diagonal(kept, False)
-    if error_measure == "mul":
-        attention = np.where(kept, patterns, 0)  # [n_head, n_seq, n_seq]
-        return (attention * detection).sum(axis=(1, 2)) / attention.sum(axis=(1, 2))  # [n_head]
-    difference = np.where(kept, np.abs(patterns - detection), 0)  # [n_head, n_seq, n_seq]
-    return 1 - difference.sum(axis=(1, 2)) / n_seq  # [n_head]
+    scores = []
+    for pattern in patterns:  # a head at a time: at 1024 tokens a layer's temporaries would be 48 MB each
+        if error_measure == "mul":
+            attention = np.where(kept, pattern, 0)  # [n_seq, n_seq]
+            scores.append((attention * detection).sum() / attention.sum())
+        else:
+            scores.append(1 - np.where(kept, np.abs(pattern - detection), 0).sum() / n_seq)
+    return np.array(scores)  # [n_head]
 
 
 def attention_patterns(model, ids, reduce=None):
@@ -593,7 +605,8 @@ def keep_any(layer, name, value):
 
 def forward_runs(model, ids, cache, record=keep_any):
     """steps.forward for a batch of runs, one row of ids [n_runs, n_new] each, continuing each run's cached
-    positions: the last position's logits [n_runs, n_vocab]. record(layer, name, value) as a block's."""
+    positions: the last position's logits [n_runs, n_vocab]. record(layer, name, value) as a block's, except
+    that it keeps nothing it is given (the pass overwrites the attention scores in place: steps.spare)."""
     config, p = model.config, model.params
     n_runs, n_new = ids.shape
     tokens = steps.embed(p["wte.weight"], ids.reshape(-1))  # [n_runs · n_new, n_embd]
@@ -603,9 +616,10 @@ def forward_runs(model, ids, cache, record=keep_any):
 
     def hook(layer):
         def within(name, value):
-            if name == "attn.masked_scores":
-                value = np.where(mask, steps.NEG_INF, value)  # [n_head, n_rows, n_keys]: each run sees its own
+            if name == "attn.masked_scores":  # [n_head, n_rows, n_keys]: each run sees its own keys (in place: see
+                np.copyto(value, steps.NEG_INF, where=mask)  # steps.spare; nothing here keeps the scores)
             return record(layer, name, value)
+        within.keeps = lambda name: False  # record(layer, name, value) only reads (add_vector, keep_any)
         return within
 
     for layer in range(config.n_layer):

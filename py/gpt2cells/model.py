@@ -96,6 +96,7 @@ class Model:
                 trace[name] = value
             return value
 
+        record.keeps = lambda name: wanted is None or name in wanted
         steps.forward(self.check_ids(ids), self.params, self.config, record=record)
         return trace
 

@@ -99,9 +99,9 @@ def attention_scores(q, k):
     return scores
 
 
-def scale_scores(scores, d_head):
-    # keeps the dot products' variance near 1 so softmax does not saturate
-    return scores / math.sqrt(d_head)  # [n_head, n_q, n_k]
+def scale_scores(scores, d_head, out=None):
+    # keeps the dot products' variance near 1 so softmax does not saturate (out: see `spare`)
+    return np.divide(scores, math.sqrt(d_head), out=out)  # [n_head, n_q, n_k]
 
 
 def causal_mask(n_q, n_k):
@@ -109,12 +109,16 @@ def causal_mask(n_q, n_k):
     return np.arange(n_k) > np.arange(n_k - n_q, n_k)[:, None]  # [n_q, n_k]
 
 
-def apply_mask(scores, mask):
-    return np.where(mask, NEG_INF, scores)  # [n_head, n_q, n_k]
+def apply_mask(scores, mask, out=None):
+    if out is None:
+        return np.where(mask, NEG_INF, scores)  # [n_head, n_q, n_k]
+    np.copyto(out, scores)
+    np.copyto(out, NEG_INF, where=mask)  # the same values, written over `out` (see `spare`)
+    return out  # [n_head, n_q, n_k]
 
 
-def softmax(x):
-    e = x - np.maximum.reduce(x, axis=-1, keepdims=True)  # [..., n] (shifted so exp cannot overflow)
+def softmax(x, out=None):
+    e = np.subtract(x, np.maximum.reduce(x, axis=-1, keepdims=True), out=out)  # [..., n] (shifted: exp cannot overflow)
     np.exp(e, out=e)  # in place, as the division: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
     e /= row_sums(e)
     return e  # [..., n]
@@ -203,19 +207,54 @@ def choose_next_token(logits, temperature=0.0, top_k=None, top_p=None, rng=None)
 
 # ---- composition: one block, the whole model -------------------------------------------------------------
 
+# `record(name, array)` sees every intermediate and returns the array the pass goes on with. A record may say
+# which names it keeps (`record.keeps(name)`, see `keeps`): an array it lets go, the next step may overwrite
+# with its own result, the same values computed in place, so a pass at 1024 tokens holds one [n_head × T × T]
+# array at a time, not two.
+
 def keep_nothing(name, value):
     return value
 
 
+keep_nothing.keeps = lambda name: False
+
+
+def keeps(record, name):
+    """Whether record may hold on to the array it saw under `name` (one that does not say: it may)."""
+    says = getattr(record, "keeps", None)
+    return True if says is None else says(name)
+
+
+def spare(record, name, value):
+    """value, as the `out` of the next step when record let it go; else None (the next step makes a new array)."""
+    return None if keeps(record, name) else value
+
+
+class _Within:
+    """record under the names of a pass (a block's "attn.q" is the model's "blocks.3.attn.q")."""
+
+    def __init__(self, record, prefix):
+        self.record, self.prefix = record, prefix
+
+    def __call__(self, name, value):
+        return self.record(self.prefix + name, value)
+
+    def keeps(self, name):
+        return keeps(self.record, self.prefix + name)
+
+
 def _within(record, prefix):
-    return record if record is keep_nothing else (lambda name, value: record(prefix + name, value))
+    return record if record is keep_nothing else _Within(record, prefix)
 
 
 def masked_scores(q, k, record=keep_nothing):
     """Scaled scores with each query's future masked (one query, decoding, is the newest position and sees
     every key: nothing to mask)."""
-    scaled = record("scaled_scores", scale_scores(record("scores", attention_scores(q, k)), q.shape[-1]))  # [n_head, n_q, n_k]
-    return scaled if scaled.shape[1] == 1 else apply_mask(scaled, causal_mask(*scaled.shape[1:]))  # [n_head, n_q, n_k]
+    scores = record("scores", attention_scores(q, k))  # [n_head, n_q, n_k]
+    scaled = record("scaled_scores", scale_scores(scores, q.shape[-1], out=spare(record, "scores", scores)))  # [n_head, n_q, n_k]
+    if scaled.shape[1] == 1:  # the next step may overwrite what this returns: not an array record holds
+        return scaled.copy() if keeps(record, "scaled_scores") else scaled  # [n_head, 1, n_k]
+    return apply_mask(scaled, causal_mask(*scaled.shape[1:]), out=spare(record, "scaled_scores", scaled))  # [n_head, n_q, n_k]
 
 
 def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
@@ -225,9 +264,10 @@ def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
     q, k, v = record("q", q), record("k", k), record("v", v)
     if cache is not None:
         k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
-    # the scores exist only until the next step is made of them (unless record keeps them): at 1024 tokens
-    # each is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
-    pattern = record("pattern", softmax(record("masked_scores", masked_scores(q, k, record))))  # [n_head, n_seq, n_past + n_seq]
+    # unless record keeps them, the scores become the pattern in place (spare): at 1024 tokens each step's array
+    # is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
+    masked = record("masked_scores", masked_scores(q, k, record))  # [n_head, n_seq, n_past + n_seq]
+    pattern = record("pattern", softmax(masked, out=spare(record, "masked_scores", masked)))  # [n_head, n_seq, n_past + n_seq]
     z = record("z", weighted_values(pattern, v))  # [n_head, n_seq, d_head]
     merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
     return linear(merged, w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [n_seq, n_embd]

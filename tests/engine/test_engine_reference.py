@@ -93,6 +93,40 @@ def test_run_keeps_only_the_names_asked_for(tiny):
     assert all(np.array_equal(some[k], full[k]) for k in some)
 
 
+@pytest.mark.parametrize("kept", [(), ("scores",), ("scaled_scores",), ("masked_scores",), ("scores", "masked_scores")])
+def test_what_a_record_keeps_is_never_overwritten_and_the_pass_is_the_same_bit_for_bit(tiny, kept):
+    """A pass writes the next attention step over an array no record keeps (steps.spare): what a record does keep
+    stays as it was made, and the logits do not depend on what was kept. Oracle: the steps written out in numpy."""
+    ids = random_ids(9, tiny.config.vocab_size, seed=12)
+    full = tiny.run(ids)  # keeps everything: no step is done in place
+    seen = {}
+
+    def record(name, value):
+        if record.keeps(name):
+            seen[name] = value
+        return value
+
+    record.keeps = lambda name: name.startswith("blocks.1.attn.") and name.split(".")[-1] in kept
+    logits = steps.forward(np.array(ids), tiny.params, tiny.config, record=record)
+    assert np.array_equal(logits, full["logits"]) and np.array_equal(tiny.logits(ids), full["logits"])
+    q, k = full["blocks.1.attn.q"], full["blocks.1.attn.k"]  # [n_head, T, d_head]
+    scores = np.einsum("hqd,hkd->hqk", q, k)  # [n_head, T, T]
+    scaled = scores / np.sqrt(q.shape[-1])
+    masked = np.where(np.triu(np.ones((9, 9), dtype=bool), 1), -np.inf, scaled)
+    expected = {"scores": scores, "scaled_scores": scaled, "masked_scores": masked}
+    assert set(seen) == {f"blocks.1.attn.{name}" for name in kept}
+    for name in kept:
+        np.testing.assert_allclose(seen[f"blocks.1.attn.{name}"], expected[name], rtol=1e-5, atol=1e-6)
+    # decoding (one query: nothing masked), keeping the scaled scores, which the pattern is then made from
+    cache = gpt2cells.KVCache(tiny.config, capacity=10)
+    steps.forward(np.array(ids), tiny.params, tiny.config, cache)
+    seen.clear()
+    kept = ("scaled_scores",)
+    steps.forward(np.array([3]), tiny.params, tiny.config, cache, record=record)
+    assert np.isfinite(seen["blocks.1.attn.scaled_scores"]).all()  # not the pattern's probabilities either:
+    assert not np.allclose(seen["blocks.1.attn.scaled_scores"].sum(-1), 1)
+
+
 def test_trace_intermediates_are_the_steps(tiny):
     # the trace is not just consistent with HF at the ends: each name is the step applied to the previous
     ids = random_ids(6, tiny.config.vocab_size, seed=5)

@@ -344,15 +344,14 @@ def test_random_edits_and_reruns_equal_a_fresh_top_to_bottom_run(model, seed):
         assert [s["status"] for s in session.states()] == ["ok"] * len(session.cells)
 
 
-def test_a_block_cell_keeps_its_last_layer_and_computes_a_shown_layer_again(model):
-    """Every layer's [n_head × T × T] arrays would not fit at 1024 tokens: only the last layer's values stay;
-    another layer is computed again, with the code that ran, when the page asks for it."""
+def test_a_block_cell_keeps_no_layer_and_computes_a_shown_layer_again(model):
+    """Every layer's [n_head × T × T] arrays would not fit at 1024 tokens: no layer's values stay; a layer is
+    computed again, with the code that ran, when the page asks for it."""
     session = ran_session(model)
     trace = model.run(model.encode(prompt_of(session)))
     last = model.config.n_layer - 1
     for cell_id in ("scores", "softmax", "gelu"):
-        values = session.cells[cell_id].values
-        assert len(values) == model.config.n_layer and values[-1] is not None and values[:-1] == [None] * last
+        assert session.cells[cell_id].values == [None] * model.config.n_layer
     # what a layer is computed again from: its residual stream (and the setup's names), not the previous
     # layer's attention arrays
     (block,) = [unit for unit in session.session.units if unit.group is not None]
@@ -368,6 +367,27 @@ def test_a_block_cell_keeps_its_last_layer_and_computes_a_shown_layer_again(mode
         assert np.array_equal(shown(session, "gelu", layer), trace[f"blocks.{layer}.mlp.post"])
         assert np.array_equal(shown(session, "softmax", layer, head=1), trace[f"blocks.{layer}.attn.pattern"][1])
     assert {cell_id: cell.runs for cell_id, cell in session.cells.items()} == runs  # computing again is no run
+
+
+def test_the_block_lets_go_of_arrays_no_later_cell_reads_and_an_edit_that_reads_one_gets_it_back(model):
+    """After the block, the last layer's scores, pattern, MLP activations… are not kept (200 MB at 1024 tokens);
+    x, which the final layer norm reads, is. A later cell edited to read one finds the last layer's."""
+    session = ran_session(model)
+    trace = model.run(model.encode(prompt_of(session)))
+    last = model.config.n_layer - 1
+    namespace = session.final_namespace()
+    assert "pattern" not in namespace and "activated" not in namespace
+    assert np.array_equal(namespace["x"], trace[f"blocks.{last}.resid_post"])
+    edited = session.cells["final_ln"].source.rstrip() + "\npattern[1], activated\n"
+    session.run("cell", "final_ln", {"final_ln": edited})
+    assert session.cells["final_ln"].status == "ok", session.cells["final_ln"].run.error
+    pattern, activated = session.cells["final_ln"].values[0]
+    assert np.array_equal(pattern, trace[f"blocks.{last}.attn.pattern"][1])
+    assert np.array_equal(activated, trace[f"blocks.{last}.mlp.post"])
+    assert session.cells["final_ln"].status == "ok" and session.cells["logits"].status == "ok"
+    # the block runs again: now a later cell reads pattern, so it is kept
+    session.run("all")
+    assert np.array_equal(session.final_namespace()["pattern"], trace[f"blocks.{last}.attn.pattern"])
 
 
 def test_a_prompt_longer_than_the_context_stops_at_the_token_ids(model):

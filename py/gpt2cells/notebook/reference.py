@@ -150,6 +150,7 @@ class Reference:
                     recorded[name] = value
             return value
 
+        record.keeps = lambda name: name in self.layer_names and (keep_all or name in wanted)  # printed as made
         steps.block(self.resid[index], steps.block_params(params, index), config.n_head, config.layer_norm_epsilon,
                     layer=index, record=record)
         if len(self.resid) == index + 1:

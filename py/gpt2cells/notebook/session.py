@@ -7,10 +7,12 @@ reruns its unit and then every later unit that reads a name a rerun unit (re)bou
 outputs. A unit that fails stops nothing else: later units that read what it would have defined are marked
 stale.
 
-A group keeps only its last pass's values (at 1024 tokens every layer's [n_head × T × T] attention arrays
+A group keeps none of its passes' values (at 1024 tokens every layer's [n_head × T × T] attention arrays
 would not fit in the page's memory): each pass's value is summarized (`summarize`) and let go, and the names
 each pass read are kept, so `value_at` computes any layer's value again, from the cells' own code, when the
-page shows it.
+page shows it. Nor does the namespace after a group keep the arrays it bound that no later cell reads (the last
+layer's scores, pattern, MLP activations: 200 MB at 1024 tokens); a cell edited to read one gets it back, from
+the last pass computed again (`restore_let_go`).
 
 What the cells' values look like is not the session's business: after a unit runs it hands its cells and
 the namespace they reached to `describe_outputs`.
@@ -124,12 +126,12 @@ class Session:
 
     def run_unit(self, index: int, report) -> None:
         unit = self.units[index]
-        before = self.before(index)
+        before = {**self.before(index), **self.restore_let_go(index, unit.reads())}
         namespace = dict(before)
         self.let_go_of_last_run(index)
         for cell in unit.cells:
             cell.values, cell.summaries, cell.run, cell.output = [], [], CellRun(), None
-        unit.ran_sources, unit.pass_inputs, unit.replay = [c.source for c in unit.cells], [], None
+        unit.ran_sources, unit.pass_inputs, unit.replay, unit.let_go = [c.source for c in unit.cells], [], None, set()
         unit.ran_from = before if unit.group is not None else None  # value_at computes a group's passes from it
         inputs = unit.inputs()
         passes = self.passes(unit, namespace)
@@ -145,7 +147,7 @@ class Session:
                                         {name: namespace[name] for name in inputs if name in namespace})
             failed = self.run_pass(unit, loop_value, namespace)
             if loop_value is not None:
-                self.summarize_pass(unit, last=failed is not None or loop_value == passes[-1])
+                self.summarize_pass(unit, keep=failed is not None)
             if failed is not None:
                 break
         if passes is None:
@@ -156,7 +158,9 @@ class Session:
             for position, cell in enumerate(unit.cells):
                 cell.status = "ok" if position < reached else "failed" if cell is failed else "stale"
         if failed is None:
-            unit.after, unit.bound = namespace, changed_bindings(before, namespace)
+            if unit.group is not None:
+                self.let_go_of_unread(index, before, namespace)
+            unit.after, unit.bound = namespace, changed_bindings(before, namespace) | unit.let_go
         else:
             unit.after, unit.bound = None, set()
         self.describe_outputs(unit.cells, namespace, unit.group is not None)
@@ -178,15 +182,38 @@ class Session:
         if self.release is not None:
             self.release(unit.cells)
 
-    def summarize_pass(self, unit: Unit, last: bool) -> None:
-        """Summarize a group pass's values; let them go unless it is the last pass (the namespace holds those)."""
+    def summarize_pass(self, unit: Unit, keep: bool) -> None:
+        """Summarize a group pass's values; let them go unless `keep` (a pass that failed: it cannot be computed
+        again, and the page shows what it reached)."""
         for cell in unit.cells:
             if len(cell.values) > len(cell.summaries):
                 if self.observe is not None:
                     self.observe(cell, len(cell.summaries), cell.values[-1])
                 cell.summaries.append(self.summarize(cell.values[-1], cell.source))
-                if not last:
+                if not keep:
                     cell.values[-1] = None
+
+    def let_go_of_unread(self, index: int, before: dict, namespace: dict) -> None:
+        """Drop from a group's namespace the arrays it bound that no later unit reads (`unit.let_go`)."""
+        later = set().union(*(unit.reads() for unit in self.units[index + 1:]))
+        if "*" in later:
+            return
+        unit = self.units[index]
+        unit.let_go = {name for name, value in namespace.items()
+                       if name not in before and name not in later and isinstance(value, np.ndarray)}
+        for name in unit.let_go:
+            del namespace[name]
+
+    def restore_let_go(self, index: int, reads: set) -> dict:
+        """The names an earlier group let go that the unit at index reads (a cell edited since): computed again
+        from that group's last pass."""
+        restored = {}
+        for unit in self.units[:index]:
+            wanted = unit.let_go if "*" in reads else unit.let_go & reads
+            if wanted and unit.after is not None:
+                namespace = self.replayed(unit, len(unit.pass_inputs) - 1, len(unit.cells) - 1).namespace
+                restored.update({name: namespace[name] for name in wanted if name in namespace})
+        return restored
 
     def value_at(self, cell_id: str, pass_index: int):
         """A group cell's value at one pass of its last run, computed again from the pass's inputs if let go."""
@@ -197,6 +224,10 @@ class Session:
             return values[pass_index]
         if not 0 <= pass_index < len(unit.pass_inputs):
             raise KeyError(f"cell {cell_id!r} has no value for {unit.group.loop_variable} = {pass_index}")
+        return self.replayed(unit, pass_index, position).values[position]
+
+    def replayed(self, unit: Unit, pass_index: int, position: int) -> Replay:
+        """A pass of a group's last run computed again, up to (and with) the cell at `position`."""
         replay = unit.replay
         if replay is None or replay.pass_index != pass_index:
             namespace = dict(unit.ran_from)
@@ -213,7 +244,7 @@ class Session:
                                    f"failed (it ran before; does it depend on something outside the notebook?):\n"
                                    f"{run.error['traceback']}")
             replay.values.append(run.value)
-        return replay.values[position]
+        return replay
 
     def passes(self, unit: Unit, namespace: dict) -> list | None:
         """[None] for a plain cell; the loop's values for a group (None, with the cells' error set, if unknown)."""

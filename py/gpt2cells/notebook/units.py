@@ -52,6 +52,7 @@ class Unit:
     ran_sources: list[str] = field(default_factory=list)
     pass_inputs: list[dict] = field(default_factory=list)
     replay: Replay | None = None  # the pass last computed again, as far as it was asked for
+    let_go: set[str] = field(default_factory=set)  # arrays the group bound that no later unit read: not in `after`
 
     def reads(self) -> set[str]:
         names = set()
