@@ -29,6 +29,7 @@ class Notebook:
         self.model = model
         self.specs = default_cells(getattr(model.tokenizer, "kind", "bpe"))
         self.cells = {spec.id: Cell(spec, spec.source) for spec in self.specs}
+        self.position = {spec.id: index for index, spec in enumerate(self.specs)}
         self.update_sources(sources)
         self.outputs = Outputs(getattr(model.config, "vocab_size", None))
         base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
@@ -65,6 +66,8 @@ class Notebook:
         for cell_id, source in (sources or {}).items():
             if cell_id in self.cells and isinstance(source, str):
                 self.cells[cell_id].source = source
+        # the cells whose code is not the default's, the prompt aside (what `pristine` asks, for every pass)
+        self.edited = [spec for spec in self.specs if spec.id != PROMPT_CELL and self.cells[spec.id].source != spec.source]
 
     def final_namespace(self) -> dict:
         return self.session.final_namespace()
@@ -251,12 +254,10 @@ class Notebook:
 
     def pristine(self, cell: Cell, layer: int) -> bool:
         """No cell that runs before this one's value (or this one) has edited code, the prompt aside."""
-        target = next(i for i, spec in enumerate(self.specs) if spec.id == cell.id)
-        for index, spec in enumerate(self.specs):
-            if spec.id == PROMPT_CELL or self.cells[spec.id].source == spec.source:
-                continue
+        target = self.position[cell.id]
+        for spec in self.edited:
             in_block = spec.group is not None and spec.group == cell.spec.group
-            if index <= target or (in_block and layer > 0):
+            if self.position[spec.id] <= target or (in_block and layer > 0):
                 return False
         return True
 

@@ -286,16 +286,18 @@ def heat_scale(view: np.ndarray) -> dict:
     values = flat[::step]
     if values.size == 0:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
-    lo, hi = float(values.min()), float(values.max())
+    # the ufuncs' reduce, not values.min(): in the page the method's Python wrapper costs more than the
+    # arithmetic on a few thousand values, and this runs for every cell at every layer
+    lo, hi = float(np.minimum.reduce(values)), float(np.maximum.reduce(values))
     if not (math.isfinite(lo) and math.isfinite(hi)):  # −inf (masked scores) or nan: colour by the finite ones
         values = values[np.isfinite(values)]
         if values.size == 0:
             return {"kind": "range", "lo": 0.0, "hi": 1.0}
-        lo, hi = float(values.min()), float(values.max())
+        lo, hi = float(np.minimum.reduce(values)), float(np.maximum.reduce(values))
     if lo < 0 < hi:
-        # saturate at SATURATE_RMS root-mean-squares, so a few outliers do not wash out the rest
-        wide = values.astype(np.float64)  # [≤ SCALE_SAMPLE]
-        rms = math.sqrt(float(wide @ wide) / wide.size)
+        # saturate at SATURATE_RMS root-mean-squares, so a few outliers do not wash out the rest (a float32
+        # sum of squares is plenty for a colour scale)
+        rms = math.sqrt(float(np.dot(values, values)) / values.size)
         span = min(max(-lo, hi), SATURATE_RMS * rms)
         return {"kind": "diverging", "span": span or max(-lo, hi)}
     return {"kind": "range", "lo": lo, "hi": hi if hi > lo else lo + 1.0}
