@@ -248,6 +248,10 @@ def test_a_run_that_edits_nothing_is_checked_afterwards_in_slices(model):
     assert len(slices) > 1 and all(r["states"] for r in slices)
     for layer in range(model.config.n_layer):
         assert set(marks(notebook, layer).values()) == {"engine"}
+    # the residual stream the cells hold and the engine's are equal: kept once, not twice
+    (block,) = [unit for unit in notebook.session.units if unit.group is not None]
+    for layer in range(1, model.config.n_layer):
+        assert np.shares_memory(notebook.reference.resid[layer], block.pass_inputs[layer]["x"])
     probs = native_probs(model, notebook.final_namespace()["ids"])
     check_change(slices[-1]["prediction_change"], probs, probs)
     # an edit on the same prompt compares at once: the engine's values are known now

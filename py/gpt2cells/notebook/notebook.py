@@ -183,7 +183,7 @@ class Notebook:
         if ids is None or (self.reference is not None and self.reference.matches(self.model, ids)):
             return
         try:
-            self.reference = Reference(self.model, ids, *self.traced)
+            self.reference = Reference(self.model, ids, *self.traced, held=self.session.pass_input_arrays)
             self.unchecked.clear()  # fingerprints of another prompt's values
         except Exception:  # ids the engine refuses (the token_ids cell says why): nothing to compare with
             self.reference = None

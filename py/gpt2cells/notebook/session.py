@@ -215,6 +215,11 @@ class Session:
                 restored.update({name: namespace[name] for name in wanted if name in namespace})
         return restored
 
+    def pass_input_arrays(self, pass_index: int) -> list:
+        """The arrays a group's pass read (the residual stream entering a layer), as its last run kept them."""
+        return [value for unit in self.units if unit.group is not None and pass_index < len(unit.pass_inputs)
+                for value in unit.pass_inputs[pass_index].values() if isinstance(value, np.ndarray)]
+
     def value_at(self, cell_id: str, pass_index: int):
         """A group cell's value at one pass of its last run, computed again from the pass's inputs if let go."""
         unit = self.units[self.unit_of(cell_id)]
