@@ -353,6 +353,8 @@ def test_steering_equals_hf_generation_with_a_pre_hook_adding_the_vector(tiny, h
     expected = hf_steered_generation(hf, ids, vector, layer, position, 20)
     assert analysis.steer(tiny, ids, a_ids, b_ids, layer, scale, 20, position=position) == expected
     assert expected != tiny.generate(ids, 20)  # the vector does change what is generated
+    # one new token: the prompt's pass alone, its layers' keys not kept after it
+    assert analysis.steer(tiny, ids, a_ids, b_ids, layer, [scale, 0.0], 1, position=position) == [expected[:1], tiny.generate(ids, 1)]
 
 
 @pytest.mark.parametrize("max_rows", [256, 12])  # 12 rows: the 6-token prompt's runs two at a time, then one
