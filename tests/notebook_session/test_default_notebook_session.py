@@ -390,6 +390,17 @@ def test_the_block_lets_go_of_arrays_no_later_cell_reads_and_an_edit_that_reads_
     assert np.array_equal(session.final_namespace()["pattern"], trace[f"blocks.{last}.attn.pattern"])
 
 
+def test_a_pass_begins_without_the_last_passs_arrays_but_with_its_residual_stream(model):
+    """What the last layer bound and this one binds again (scores, pattern…) is let go before it is made anew:
+    at 1024 tokens two layers' attention arrays would be in memory at once."""
+    probe = 'print(sorted(name for name in ("x", "pattern", "activated", "scores") if name in globals()))\n'
+    session = ran_session(model, {"ln_1": probe + Notebook(model).cells["ln_1"].source})
+    lines = session.cells["ln_1"].run.stdout.splitlines()
+    assert lines == [f"[layer {layer}] ['x']" for layer in range(model.config.n_layer)]
+    trace = model.run(model.encode(prompt_of(session)))
+    assert np.array_equal(session.final_namespace()["x"], trace[f"blocks.{model.config.n_layer - 1}.resid_post"])
+
+
 def test_a_prompt_longer_than_the_context_stops_at_the_token_ids(model):
     n_ctx = model.config.n_ctx
     prompt = "the quick fox " * n_ctx
