@@ -338,8 +338,9 @@ export class Notebook extends EventTarget {
   }
 
   /** A run that edited nothing is shown before its values are compared with the engine's (a new prompt's
-   * engine pass is a second forward pass): compare them now, a slice at a time, so a run asked for meanwhile
-   * goes first. The badges say "checking…" until then. */
+   * engine pass is a second forward pass), and so is a long prompt's edited logits cell's Δ (the engine's
+   * logits are a second unembedding): compare them now, a slice at a time, so a run asked for meanwhile goes
+   * first. The badges say "checking…" until then. */
   checkLater() {
     this.enqueue(async () => {
       if (!this.open) return;

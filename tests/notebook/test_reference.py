@@ -147,6 +147,29 @@ def test_gelu_to_relu_moves_gelu_and_every_later_cell_none_earlier(model, keep_b
     np.testing.assert_allclose(window.reshape(2, 4), unedited[1:3, 5:9], rtol=1e-6, atol=1e-6)
 
 
+def test_at_a_long_prompt_an_edited_logits_cells_delta_comes_with_the_check_after_the_run(model, monkeypatch):
+    """The engine's [T × n_vocab] logits are a second unembedding: the page shows the run first, then the Δ."""
+    monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", 0)  # as at 1024 tokens
+    notebook = Notebook(model)
+    notebook.check_later = True
+    notebook.run("all")
+    while not notebook.check(1.0)["done"]:
+        pass
+    n_seq, n_embd = len(notebook.final_namespace()["ids"]), model.config.n_embd
+    assert model.config.vocab_size > n_embd
+    monkeypatch.setattr("gpt2cells.notebook.notebook.CHUNK", n_seq * n_embd)  # the logits are more, final_ln not
+    notebook.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"})
+    assert marks(notebook, 0)["logits"] == "checking" and marks(notebook, 0)["final_ln"] == "differs"
+    assert list(notebook.unchecked) == [("logits", 0)] and notebook.prediction_change() is None
+    result = notebook.check(0.0)
+    assert result["done"] and [state["id"] for state in result["states"]] == ["logits"]
+    ids = notebook.final_namespace()["ids"]
+    logits, unedited = notebook.cell_value("logits"), model.logits(ids)  # [T, n_vocab] each
+    got = notebook.state(notebook.cells["logits"])["delta"]["passes"][0]
+    assert got["mark"] == "differs" and got["max_abs"] == pytest.approx(float(np.abs(logits - unedited).max()), rel=1e-6)
+    check_change(result["prediction_change"], native_probs(model, ids), native_probs(model, ids, relu=True))
+
+
 def test_a_set_value_moves_what_follows_and_removing_it_restores_the_engine_marks(model):
     notebook = Notebook(model)
     notebook.run("all")

@@ -16,7 +16,7 @@ from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs, grid_view, last_expression_names, split_arrays
-from .reference import (EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs, prediction_change,
+from .reference import (CHUNK, EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs, prediction_change,
                         shaped_prints, trace_names)
 from .session import Session
 from .units import Cell
@@ -44,11 +44,13 @@ class Notebook:
         # wait for the engine's values of a new prompt: it keeps its cells' fingerprints in `unchecked`, and
         # `check` compares them afterwards (the page calls it in slices once the run is shown). And a block
         # cell that differs is compared in full only at the layer shown (`shown_layer`); another layer's Δ is
-        # computed when the page shows it (`deltas_at`; at a long prompt that layer's engine pass too).
+        # computed when the page shows it (`deltas_at`; at a long prompt that layer's engine pass too). At a
+        # long prompt a big cell outside the block that differs (the logits) is compared by `check` too.
         # Off: every run compares everything at once (tests on CPython).
         self.check_later = False
         self.shown_layer = 0
-        self.unchecked: dict[tuple[str, int], tuple[list, list]] = {}  # (cell id, layer) -> (trace names, shaped_prints)
+        # (cell id, layer) -> (trace names, shaped_prints, or None for a value known to differ: compared in full)
+        self.unchecked: dict[tuple[str, int], tuple[list, list | None]] = {}
 
     @property
     def arrays(self) -> dict:
@@ -194,9 +196,9 @@ class Notebook:
             self.deltas[cell.id] = []
         self.deltas.setdefault(cell.id, []).append(self.delta_of(cell, value, pass_index))
 
-    def delta_of(self, cell: Cell, value, layer: int) -> dict | None:
+    def delta_of(self, cell: Cell, value, layer: int, now: bool = False) -> dict | None:
         """{"mark": "engine" | "unchanged" | "differs" | "shape" | "other" | "checking" | "pending", ...compare()'s
-        numbers, "pristine"} ("checking", "pending": compared later, see check_later)."""
+        numbers, "pristine"} ("checking", "pending": compared later, see check_later; now: not later)."""
         names = trace_names(cell.spec.trace)
         if not names or self.reference is None:
             return None
@@ -213,6 +215,12 @@ class Notebook:
             return {"mark": "engine" if pristine else "unchanged", "pristine": pristine, **EQUAL}
         if self.check_later and cell.spec.group is not None and layer != self.shown_layer:
             return {"mark": "pending", "pristine": pristine}  # compared in full when its layer is shown
+        if (self.check_later and not now and cell.spec.group is None and not self.reference.short
+                and sum(np.size(a) for a in arrays.values()) > CHUNK):
+            # a long prompt's engine logits are a second unembedding (as long as the logits cell itself): the
+            # page shows the run first, this Δ right after it (check)
+            self.unchecked[(cell.id, layer)] = (names, None)
+            return {"mark": "checking", "pristine": pristine}
         references = self.reference.values(names, layer)
         matched = match_tabs(arrays, references)
         if matched is None:
@@ -223,17 +231,18 @@ class Notebook:
         return {"mark": mark, "pristine": pristine, **result}
 
     def check(self, seconds: float) -> dict:
-        """Compare the fingerprints a run kept (`unchecked`) with the engine's, computing its values for about
-        `seconds` (at least one cell's worth); {"states": cells whose mark changed, "done", "prediction_change"}."""
+        """Compare the fingerprints a run kept (`unchecked`) with the engine's, and the values it left to compare
+        in full, computing for about `seconds` (at least one cell's worth); {"states": cells whose mark changed,
+        "done", "prediction_change"}."""
         deadline, changed = time.perf_counter() + seconds, {}
         while self.unchecked and (not changed or time.perf_counter() < deadline):
             (cell_id, layer), (names, cell_prints) = next(iter(self.unchecked.items()))
             del self.unchecked[(cell_id, layer)]
             cell = self.cells[cell_id]
-            if self.reference is not None and self.reference.same(names, layer, cell_prints):
+            if cell_prints is not None and self.reference is not None and self.reference.same(names, layer, cell_prints):
                 delta = {"mark": "engine", "pristine": True, **EQUAL}
-            else:  # a bug the page shows loudly: the value is computed again and compared in full
-                delta = self.delta_of(cell, self.cell_value(cell_id, layer), layer)
+            else:  # a value that differs, compared in full after the run (or a bug the page shows loudly)
+                delta = self.delta_of(cell, self.cell_value(cell_id, layer), layer, now=True)
             self.deltas[cell_id][layer] = delta
             changed[cell_id] = cell
         if not self.unchecked and self.reference is not None:

@@ -34,7 +34,7 @@ def run(mode="all", cell_id=None, sources=None, layer=None, progress=None) -> di
 
 
 def check(seconds) -> dict:
-    """After a run that edited nothing: compare its values with the engine's for about `seconds`."""
+    """After a run: compare what it left unchecked with the engine's values for about `seconds`."""
     return _current().check(float(seconds))
 
 
