@@ -229,7 +229,8 @@ def rows(results: dict) -> list[str]:
         peak = max((phase.get("wasm_memory_bytes") or 0 for phase in phases.values()), default=None)
         lines.append(f"| {n_tokens} tokens | {fmt_ms(engine)} | {fmt_ms(new.get('ms'))} | +{fmt_ms(new.get('check_ms'))} "
                      f"| {fmt_ms(ms.get('same prompt'))} | {fmt_ms(ms.get('same prompt without reference'))} | "
-                     f"{fmt_ms(ms.get('edited (GELU → ReLU)'))} | {fmt_ms(ms.get('edited without reference'))} | "
+                     f"{fmt_ms(ms.get('edited (GELU → ReLU)'))}{then_checked(phases.get('edited (GELU → ReLU)'))} | "
+                     f"{fmt_ms(ms.get('edited without reference'))} | "
                      f"{fmt_mib(row.get('wasm_memory_engine'))} → {fmt_mib(peak)} | {same} |")
         checked = (new.get("ms") or 0) + (new.get("check_ms") or 0)
         ratios.append(f"| {n_tokens} tokens | {ratio(new.get('ms'), engine)} | {ratio(checked, engine)} | "
@@ -271,6 +272,13 @@ def rows(results: dict) -> list[str]:
                      + ", ".join(f"{name} {value:.0f} ms" if isinstance(value, (int, float)) else f"{name} {value}"
                                  for name, value in switch.items()))
     return lines
+
+
+def then_checked(phase) -> str:
+    """The time of the check after a phase's run, as ' (+0.90 s)', when the run left values to compare after it
+    (a long prompt's edited logits)."""
+    check_ms = (phase or {}).get("check_ms")
+    return f" (+{fmt_ms(check_ms)})" if isinstance(check_ms, (int, float)) and check_ms > 0 else ""
 
 
 def ratio(a, b) -> str:
