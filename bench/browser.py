@@ -222,14 +222,19 @@ def engine_code(call: str) -> str:
         "_bench_measure()\n")
 
 
+CLICK_TIMEOUT_MS = 30 * 60_000  # GPT-2 XL's run-all takes minutes; a click that starts nothing fails the phase
+
+
 def click_and_time(page, button_testid: str, state_testid: str, done_states: list[str]) -> dict:
     """Click a button; ms until the state element leaves "running" for a done state and two frames have
     been drawn (so tables rendered by that update are on screen)."""
     return page.evaluate(
-        """([button, stateId, done]) => new Promise((resolve) => {
+        """([button, stateId, done, timeout]) => new Promise((resolve, reject) => {
             const state = document.querySelector(`[data-testid="${stateId}"]`);
             let sawRunning = false;
             const start = performance.now();
+            setTimeout(() => reject(new Error(`${button}: ${stateId} still "${state.dataset.state}" ` +
+                `("${state.textContent}") after ${timeout} ms; saw it running: ${sawRunning}`)), timeout);
             const observer = new MutationObserver(() => {
                 if (!done.includes(state.dataset.state)) { sawRunning = true; return; }
                 if (!sawRunning) return;
@@ -241,7 +246,7 @@ def click_and_time(page, button_testid: str, state_testid: str, done_states: lis
             });
             observer.observe(state, {attributes: true, childList: true, subtree: true, characterData: true});
             document.querySelector(`[data-testid="${button}"]`).click();
-        })""", [button_testid, state_testid, done_states])
+        })""", [button_testid, state_testid, done_states, CLICK_TIMEOUT_MS])
 
 
 def wait_notebook_idle(page):
