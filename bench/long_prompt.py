@@ -156,16 +156,30 @@ def wait_checked(page: browser.OurPage) -> None:
                                 timeout=30 * 60_000)
 
 
+def wait_run_all_enabled(page) -> None:
+    """Until the notebook is open and not running (after a reload it runs by itself, or, holding the prompt an
+    earlier phase typed, waits for Run all)."""
+    page.wait_for_function("""() => {
+        const state = document.querySelector('[data-testid="run-state"]')?.dataset.state;
+        const runAll = document.querySelector('[data-testid="run-all"]');
+        return state !== "running" && runAll && !runAll.disabled;
+    }""", polling=50)
+
+
 def fresh_peaks(page: browser.OurPage, text: str, ids: list[int]) -> dict:
     """In a fresh worker each: the engine's forward pass alone, and the page's run-all with its check."""
     page.reload_to_ready()
     page.engine(f"timing.prompt_ms(model, {ids!r}, 1)")
     engine = page.wasm_memory()
     page.reload_to_ready()
-    browser.wait_notebook_idle(page.page)
-    runs = page_run_all(page, text, 1)
+    p = page.page
+    wait_run_all_enabled(p)
+    p.fill('[data-testid="prompt"]', text)
+    p.dispatch_event('[data-testid="prompt"]', "change")  # the prompt set, not run: Run all runs it
+    browser.click_and_time(p, "run-all", "run-state", ["ok", "failed"])
     wait_checked(page)
-    return {"engine": engine, "run_all": page.wasm_memory(), "prediction": runs["prediction"]}
+    predicted = p.get_attribute('[data-testid="prediction"]', "data-token-id")
+    return {"engine": engine, "run_all": page.wasm_memory(), "prediction": predicted and int(predicted)}
 
 
 def measure(chromium, site_url: str, base_url: str, model: BenchModel, repeats: int) -> dict:

@@ -112,7 +112,8 @@ def causal_mask(n_q, n_k):
 def apply_mask(scores, mask, out=None):
     if out is None:
         return np.where(mask, NEG_INF, scores)  # [n_head, n_q, n_k]
-    np.copyto(out, scores)
+    if out is not scores:
+        np.copyto(out, scores)
     np.copyto(out, NEG_INF, where=mask)  # the same values, written over `out` (see `spare`)
     return out  # [n_head, n_q, n_k]
 
