@@ -262,8 +262,7 @@ def rows(results: dict) -> list[str]:
     for n_tokens in LENGTHS:
         row = results.get(n_tokens) or {}
         runs = row.get("run_all") or {}
-        page_same = runs.get("prediction") == row.get("hf_next") if "prediction" in runs else "n/a"
-        run_text = f"{fmt_s(runs.get('s'))} ({runs.get('text')}; prediction = HF: {page_same})" if "s" in runs else "n/a"
+        run_text = f"{fmt_s(runs.get('s'))} ({runs.get('text')}; prediction = HF: {same_as_hf(runs, row)})" if "s" in runs else "n/a"
         lines.append(f"| {n_tokens} tokens | {run_text} | {fmt_mib(row.get('wasm_memory_after_run_all'))} |")
     lines.append("")
     lines.append("| prompt | peak wasm, fresh worker: engine forward | page run-all + check | prediction = HF |")
@@ -271,8 +270,8 @@ def rows(results: dict) -> list[str]:
     for n_tokens in LENGTHS:
         row = results.get(n_tokens) or {}
         fresh = row.get("fresh") or {}
-        same = fresh.get("prediction") == row.get("hf_next") if "prediction" in fresh else "n/a"
-        lines.append(f"| {n_tokens} tokens | {fmt_mib(fresh.get('engine'))} | {fmt_mib(fresh.get('run_all'))} | {same} |")
+        lines.append(f"| {n_tokens} tokens | {fmt_mib(fresh.get('engine'))} | {fmt_mib(fresh.get('run_all'))} | "
+                     f"{same_as_hf(fresh, row)} |")
     ort = results.get("ort_web_1_prompt_ms")
     engine = (results.get(LENGTHS[-1]) or {}).get("engine_ms")
     if isinstance(ort, (int, float)) and isinstance(engine, (int, float)):
@@ -286,6 +285,11 @@ def rows(results: dict) -> list[str]:
                      + ", ".join(f"{name} {value:.0f} ms" if isinstance(value, (int, float)) else f"{name} {value}"
                                  for name, value in switch.items()))
     return lines
+
+
+def same_as_hf(run: dict, row: dict):
+    """Whether a run's predicted token is Hugging Face's for the row's prompt ("n/a": the run made none)."""
+    return run.get("prediction") == row.get("hf_next") if "prediction" in run else "n/a"
 
 
 def then_checked(phase) -> str:
