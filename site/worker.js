@@ -97,9 +97,8 @@ function toTransferable(value) {
   if (value === undefined || value === null) return { value: null, repr: null };
   if (typeof value !== "object" && typeof value !== "function") return { value, repr: null };
   // what exec_out/call_out routed past 2 GiB arrives as JavaScript already: a str as a String object, a buffer
-  // as a typed array
-  if (value instanceof String) return { value: value.valueOf(), repr: null };
-  if (ArrayBuffer.isView(value)) return { value, repr: null };
+  // as a typed array, a dict with a long key as an object
+  if (typeof value.toJs !== "function") return { value: plainStrings(value), repr: null };
   const routed = heapBytes() > SIGNED_LIMIT && value.type !== undefined;
   if (routed) {
     const safe = buffers.buffers_out(value, textAt);
@@ -143,11 +142,7 @@ async function run(request) {
     const id = request.id;
     const kwargs = { ...(request.kwargs ?? {}) };
     if (request.progress) {
-      kwargs.progress = (data) => {
-        const plain = data?.toJs ? data.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false }) : data;
-        data?.destroy?.();
-        post({ type: "progress", id, data: plain });
-      };
+      kwargs.progress = (data) => post({ type: "progress", id, data: toTransferable(data).value });
     }
     const proxies = [];
     const plainArgs = request.args ?? [];

@@ -38,3 +38,30 @@ def test_long_strings_above_2gib_come_back_right(ready_page, run_python, call_py
     numbers = list(range(5000))
     assert call_python(ready_page, "json.dumps", [numbers]) == json.dumps(numbers)  # a str as a call's value
     assert run_python(ready_page, "'é' * 100 + text") == "é" * 100 + text  # not ASCII: UTF-8 both ways
+
+
+REPORTER = """
+import sys, types
+reporter = types.ModuleType("past_2gib_reporter")  # runtime.call wants "module.function"
+def report(progress):
+    progress({"text": text, text: len(text), "list": [text]})
+    return {text: "key"}
+reporter.report = report
+sys.modules[reporter.__name__] = reporter
+"""
+
+
+def test_progress_and_dict_keys_above_2gib_come_back_right(ready_page, run_python):
+    i, above, _ = run_python(ready_page, SETUP)
+    assert above, "no string landed above 2 GiB: the test did not reach the case it is about"
+    run_python(ready_page, REPORTER)
+    text = expected_text(i)
+    assert run_python(ready_page, "{text: 1}") == {text: 1}  # a long key of exec's value
+    result, reports = ready_page.evaluate("""async () => {
+      const reports = [];
+      const result = await window.gpt2cells.runtime.call("past_2gib_reporter.report", [], {},
+                                                          { onProgress: (data) => reports.push(data) });
+      return [result.value, reports];
+    }""")
+    assert result == {text: "key"}
+    assert reports == [{"text": text, text: len(text), "list": [text]}]  # what a notebook run reports as it goes

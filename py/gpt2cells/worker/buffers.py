@@ -22,7 +22,8 @@ import sys
 import numpy as np
 import pyodide_js
 from pyodide.code import eval_code_async
-from js import BigInt64Array, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Uint16Array, Uint32Array
+from pyodide.ffi import to_js
+from js import Object, BigInt64Array, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Uint16Array, Uint32Array
 
 SIGNED_LIMIT = 2 ** 31  # the first address Pyodide's own copies get wrong
 SHORTEST_MISREAD_STR = 64  # shorter ones Pyodide copies character by character, at the right address
@@ -44,7 +45,12 @@ def buffers_out(value, text_at=None):
     replaced by a JavaScript typed array copied from its unsigned address, and (given text_at) every long str
     above it by text_at's String object; everything else as it is."""
     if isinstance(value, dict):
-        return {key: buffers_out(item, text_at) for key, item in value.items()}
+        items = [(text_out(key, text_at) if text_at is not None and isinstance(key, str) else key,
+                  buffers_out(item, text_at)) for key, item in value.items()]
+        if all(routed is key for (routed, _), key in zip(items, value)):
+            return dict(items)
+        # a key Pyodide would misread is a JavaScript String now, which a dict cannot hold: the object is made here
+        return Object.fromEntries(to_js(items, dict_converter=Object.fromEntries, create_pyproxies=False))
     if isinstance(value, (list, tuple)):
         return [buffers_out(item, text_at) for item in value]
     if isinstance(value, str):
