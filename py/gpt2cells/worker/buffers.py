@@ -11,7 +11,8 @@ ones, and others, character by character from the right one), so past 2 GiB a lo
 as other text. buffers_out hands such a str to the worker's text_at(address, length), which decodes its UTF-8
 bytes at the unsigned address into a JavaScript String object (an object, so it reaches JavaScript as it is;
 the worker turns it back into a plain string). A str returned by itself is decoded before the worker sees it,
-so past 2 GiB the worker runs code and calls through exec_out and call_out.
+so past 2 GiB the worker runs code and calls through exec_out and call_out, and routes a call's progress reports
+through buffers_out. A dict key is a str too: a dict with a long key above 2 GiB is made a JavaScript object here.
 """
 from __future__ import annotations
 
