@@ -1,7 +1,7 @@
 """The unedited model's values for the current prompt, and what an edit changed (issue #16).
 
 `Reference(model, ids)` runs the engine's own steps (`steps.block`, the functions `Model.run` goes through)
-once per prompt and model. Of each value it keeps a fingerprint (`fingerprint`: a digest of a few numbers per 128 values),
+once per prompt and model. Of each value it keeps a fingerprint (`fingerprint`: a few numbers per 128 values, hashed),
 and of the whole pass only the residual stream entering each layer ([n_layer + 1] × [T, n_embd]): at 1024
 tokens every layer's [n_head × T × T] arrays would not fit in the page's memory. A cell whose value has the
 engine's fingerprint equals it, and costs one matrix–vector product to check; only a value that differs is
@@ -59,19 +59,23 @@ def fingerprint(array) -> bytes:
     """Bytes that arrays equal bit for bit share, and different ones do not (but for a change smaller than
     float32's rounding of a 128-value sum, far inside RELATIVE): the values, in blocks of rows, in segments of
     SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
-    array holds inf or nan, also where and which. A block of up to SMALL values is its own fingerprint."""
+    array holds inf or nan, also where and which."""
     a = np.asarray(array, dtype=np.float32)
     rows = a.reshape(-1, a.shape[-1])  # [R, C] (a copy only for a strided view of more than two axes)
     step = rows_per_block(rows.shape[1])
-    return digest(block_fingerprint(rows[r:r + step]) for r in range(0, len(rows), step))
+    return combined(a.size, (rows[r:r + step] for r in range(0, len(rows), step)))
 
 
-def digest(block_prints) -> bytes:
-    """The blocks' fingerprints in 16 bytes: what is kept of every value of every layer is then ~1 KB a layer,
-    not its projections (GPT-2 medium at 1024 tokens: ~30 MB for the engine's values, as much for the cells')."""
+def combined(size: int, blocks) -> bytes:
+    """The fingerprint of `size` values from their blocks of rows. Up to SMALL values are their own fingerprint
+    (one block, its bytes: cheaper than a product or a hash, and exact); more, their blocks' projections hashed
+    into 16 bytes, so what is kept of every value of every layer is ~1 KB a layer (GPT-2 medium at 1024 tokens:
+    the projections themselves were ~30 MB for the engine's values and as much for the cells')."""
+    if size <= SMALL:
+        return b"".join(block_fingerprint(block) for block in blocks)
     hasher = hashlib.blake2b(digest_size=16)
-    for block_print in block_prints:
-        hasher.update(block_print)
+    for block in blocks:
+        hasher.update(block_fingerprint(block))
     return hasher.digest()
 
 
@@ -203,7 +207,7 @@ class Reference:
     def logits_print(self) -> Print:
         """The logits' Print, computed a block of rows at a time: never the whole [T × n_vocab] at once."""
         logits = LogitRows(self.outside_blocks("ln_final.out"), self.model.params["wte.weight"])
-        return Print(logits.shape, digest(block_fingerprint(rows) for _, rows in logits.blocks()))
+        return Print(logits.shape, combined(math.prod(logits.shape), (rows for _, rows in logits.blocks())))
 
     def has(self, names: list[str], layer: int) -> bool:
         """Whether the engine's fingerprints of these trace names at this layer are made already."""
