@@ -145,9 +145,16 @@ def gelu(x):
     # GPT-2's tanh approximation of GELU, 0.5·x·(1 + tanh(z)) with z = √(2/π)·(x + 0.044715·x³), written with
     # 0.5·(1 + tanh(z)) = 1 / (1 + e^(−2z)): the same function, and in the page NumPy's exp is ~2.5x faster than
     # its tanh (a 10-token prompt spent 9 % in tanh); −2z as x·(a + b·x²) is 3 array operations instead of 6
-    minus_2z = x * (GELU_LINEAR + GELU_CUBIC * (x * x))  # [n_seq, 4*n_embd]
+    # (each step in place, into one new array: at 1024 tokens a [T, 4*n_embd] temporary is 12-16 MB, and the
+    # page's memory never shrinks)
+    t = np.multiply(x, x, out=np.empty(np.shape(x), np.result_type(x, np.float32)))  # [n_seq, 4*n_embd] x²
+    t *= GELU_CUBIC
+    t += GELU_LINEAR
+    t *= x  # −2z
     with np.errstate(over="ignore"):  # e^(−2z) is inf below x ≈ −10, and x / inf is the limit there: −0
-        return x / (1.0 + np.exp(minus_2z))  # [n_seq, 4*n_embd]
+        np.exp(t, out=t)
+    t += 1.0
+    return np.divide(x, t, out=t)  # [n_seq, 4*n_embd]
 
 
 # ---- output ----------------------------------------------------------------------------------------------
@@ -211,7 +218,8 @@ def choose_next_token(logits, temperature=0.0, top_k=None, top_p=None, rng=None)
 # `record(name, array)` sees every intermediate and returns the array the pass goes on with. A record may say
 # which names it keeps (`record.keeps(name)`, see `keeps`): an array it lets go, the next step may overwrite
 # with its own result, the same values computed in place, so a pass at 1024 tokens holds one [n_head × T × T]
-# array at a time, not two.
+# array at a time, not two. A record that keeps none of them may see attention's [n_head × T × T] steps a head
+# at a time (`record.by_head`, see `attention`): then `record.head(h)` sees head h's [1 × T × T] arrays.
 
 def keep_nothing(name, value):
     return value
@@ -236,12 +244,16 @@ class _Within:
 
     def __init__(self, record, prefix):
         self.record, self.prefix = record, prefix
+        self.by_head = getattr(record, "by_head", False)
 
     def __call__(self, name, value):
         return self.record(self.prefix + name, value)
 
     def keeps(self, name):
         return keeps(self.record, self.prefix + name)
+
+    def head(self, h):
+        return _Within(self.record.head(h), self.prefix)
 
 
 def _within(record, prefix):
@@ -265,13 +277,22 @@ def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
     q, k, v = record("q", q), record("k", k), record("v", v)
     if cache is not None:
         k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
-    # unless record keeps them, the scores become the pattern in place (spare): at 1024 tokens each step's array
-    # is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
-    masked = record("masked_scores", masked_scores(q, k, record))  # [n_head, n_seq, n_past + n_seq]
-    pattern = record("pattern", softmax(masked, out=spare(record, "masked_scores", masked)))  # [n_head, n_seq, n_past + n_seq]
-    z = record("z", weighted_values(pattern, v))  # [n_head, n_seq, d_head]
+    if getattr(record, "by_head", False):  # one head's [n_seq × n_k] arrays in memory at a time, not every head's
+        z = np.concatenate([attend(q[h:h + 1], k[h:h + 1], v[h:h + 1], record.head(h)) for h in range(n_head)])  # [n_head, n_seq, d_head]
+    else:
+        z = attend(q, k, v, record)  # [n_head, n_seq, d_head]
+    z = record("z", z)  # [n_head, n_seq, d_head]
     merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
     return linear(merged, w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [n_seq, n_embd]
+
+
+def attend(q, k, v, record=keep_nothing):
+    """Each query's mix of the values, weighted by softmax of its masked scores."""
+    # unless record keeps them, the scores become the pattern in place (spare): at 1024 tokens each step's array
+    # is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
+    masked = record("masked_scores", masked_scores(q, k, record))  # [n_head, n_q, n_k]
+    pattern = record("pattern", softmax(masked, out=spare(record, "masked_scores", masked)))  # [n_head, n_q, n_k]
+    return weighted_values(pattern, v)  # [n_head, n_q, d_head]
 
 
 def mlp(x, w, record=keep_nothing):

@@ -256,7 +256,10 @@ def test_the_reference_keeps_the_residual_stream_not_every_layers_trace(model):
     assert notebook.reference is not reference and list(notebook.reference.ids) == model.encode("Hello, world")
 
 
-def test_a_run_that_edits_nothing_is_checked_afterwards_in_slices(model):
+@pytest.mark.parametrize("keep_bytes", [None, 0])
+def test_a_run_that_edits_nothing_is_checked_afterwards_in_slices(model, keep_bytes, monkeypatch):
+    if keep_bytes is not None:  # as at 1024 tokens: no layer kept, attention checked a head at a time
+        monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", keep_bytes)
     notebook = Notebook(model)
     notebook.check_later = True  # as the page's notebook is
     notebook.run("to", "probabilities")
@@ -364,3 +367,24 @@ def test_at_a_long_prompt_another_layers_delta_is_computed_when_that_layer_is_sh
         assert got["max_abs"] == pytest.approx(want["max_abs"], rel=1e-6, abs=1e-12), cell_id
     check_change(page.prediction_change(), native_probs(model, page.final_namespace()["ids"]),
                  native_probs(model, page.final_namespace()["ids"], relu=True))
+
+
+def test_at_a_long_prompt_the_check_prints_attention_a_head_at_a_time_as_the_whole_arrays(model, monkeypatch):
+    from gpt2cells import steps
+    from gpt2cells.notebook.reference import Reference, fingerprint
+
+    monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", 0)  # as at 1024 tokens
+    softmax_shapes = []
+    softmax = steps.softmax
+    monkeypatch.setattr(steps, "softmax", lambda x, out=None: softmax_shapes.append(x.shape) or softmax(x, out=out))
+    ids = model.encode("The quick brown fox jumps over the lazy dog, again and again.")
+    names = ["ln1.out", "attn.qkv", "attn.q", "attn.scaled_scores", "attn.masked_scores", "attn.pattern", "attn.z",
+             "mlp.post", "resid_post"]
+    reference = Reference(model, ids, layer_names=names)
+    reference.layer(1, ())  # what the check asks for: the fingerprints of layer 1 (layer 0 is computed first)
+    T, n_head = len(ids), model.config.n_head
+    assert softmax_shapes == [(1, T, T)] * (2 * n_head)  # one head's scores at a time, in both layers
+    trace = model.run(ids)  # the engine's whole arrays
+    for name in names:
+        assert reference.prints[f"blocks.1.{name}"].whole == fingerprint(trace[f"blocks.1.{name}"]), name
+        assert reference.prints[f"blocks.1.{name}"].shape == trace[f"blocks.1.{name}"].shape, name

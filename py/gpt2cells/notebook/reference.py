@@ -61,21 +61,29 @@ def fingerprint(array) -> bytes:
     SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
     array holds inf or nan, also where and which."""
     a = np.asarray(array, dtype=np.float32)
-    rows = a.reshape(-1, a.shape[-1])  # [R, C] (a copy only for a strided view of more than two axes)
-    step = rows_per_block(rows.shape[1])
-    return combined(a.size, (rows[r:r + step] for r in range(0, len(rows), step)))
+    return combined(a.size, [block_fingerprint(block) for block in row_blocks(a)])
 
 
-def combined(size: int, blocks) -> bytes:
-    """The fingerprint of `size` values from their blocks of rows. Up to SMALL values are their own fingerprint
-    (one block, its bytes: cheaper than a product or a hash, and exact); more, their blocks' projections hashed
-    into 16 bytes, so what is kept of every value of every layer is ~1 KB a layer (GPT-2 medium at 1024 tokens:
-    the projections themselves were ~30 MB for the engine's values and as much for the cells')."""
+def row_blocks(a: np.ndarray) -> Iterator[np.ndarray]:
+    """a's rows in blocks of about CHUNK values; a block never spans two matrices of a [..., R, C] array, so an
+    [n_head, T, T] array's fingerprint can be made a head at a time (`Reference.layer`)."""
+    matrices = a.reshape(-1, *a.shape[-2:]) if a.ndim > 2 else [a.reshape(-1, a.shape[-1])]  # [M, R, C]
+    for rows in matrices:  # [R, C] (a copy only for a strided view of more than two axes)
+        step = rows_per_block(rows.shape[1])
+        for start in range(0, len(rows), step):
+            yield rows[start:start + step]
+
+
+def combined(size: int, block_prints: list[bytes]) -> bytes:
+    """The fingerprint of `size` values from their blocks' fingerprints. Up to SMALL values are their own
+    fingerprint (their bytes: cheaper than a product or a hash, and exact); more, their blocks' projections
+    hashed into 16 bytes, so what is kept of every value of every layer is ~1 KB a layer (GPT-2 medium at 1024
+    tokens: the projections themselves were ~30 MB for the engine's values and as much for the cells')."""
     if size <= SMALL:
-        return b"".join(block_fingerprint(block) for block in blocks)
+        return b"".join(block_prints)
     hasher = hashlib.blake2b(digest_size=16)
-    for block in blocks:
-        hasher.update(block_fingerprint(block))
+    for block_print in block_prints:
+        hasher.update(block_print)
     return hasher.digest()
 
 
@@ -167,8 +175,26 @@ class Reference:
             return value
 
         record.keeps = lambda name: name in self.layer_names and (keep_all or name in wanted)  # printed as made
+        # when only the fingerprints are wanted (the check), attention runs a head at a time and its arrays are
+        # printed so (their heads' block prints, as `fingerprint` takes a whole one's): one head's [T × T] in
+        # memory, not every head's (GPT-2 medium at 1024 tokens: 4 MB, not 64)
+        head_prints: dict[str, list[bytes]] = {}  # trace name -> its block prints, head after head
+        head_shapes: dict[str, tuple] = {}
+
+        def head_record(name, value):  # value: one head's [1, n_q, n_k]
+            if name in self.layer_names and BLOCK_PREFIX.replace("{i}", str(index)) + name not in self.prints:
+                head_prints.setdefault(name, []).extend(block_fingerprint(block) for block in row_blocks(value))
+                head_shapes[name] = (config.n_head, *value.shape[1:])
+            return value
+
+        head_record.keeps = lambda name: False
+        record.by_head = not keep_all and wanted == {"resid_post"}
+        record.head = lambda h: head_record
         steps.block(self.resid[index], steps.block_params(params, index), config.n_head, config.layer_norm_epsilon,
                     layer=index, record=record)
+        for name, prints in head_prints.items():
+            shape = head_shapes[name]
+            self.prints[BLOCK_PREFIX.replace("{i}", str(index)) + name] = Print(shape, combined(math.prod(shape), prints))
         if len(self.resid) == index + 1:
             self.resid.append(self.shared(index + 1, recorded["resid_post"]))  # [T, n_embd]
         if keep_all:
@@ -207,7 +233,7 @@ class Reference:
     def logits_print(self) -> Print:
         """The logits' Print, computed a block of rows at a time: never the whole [T × n_vocab] at once."""
         logits = LogitRows(self.outside_blocks("ln_final.out"), self.model.params["wte.weight"])
-        return Print(logits.shape, combined(math.prod(logits.shape), (rows for _, rows in logits.blocks())))
+        return Print(logits.shape, combined(math.prod(logits.shape), [block_fingerprint(rows) for _, rows in logits.blocks()]))
 
     def has(self, names: list[str], layer: int) -> bool:
         """Whether the engine's fingerprints of these trace names at this layer are made already."""
