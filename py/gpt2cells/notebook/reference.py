@@ -100,7 +100,8 @@ def block_fingerprint(rows: np.ndarray) -> bytes:
     if np.isfinite(projected).all():
         return projected.tobytes()
     finite = np.isfinite(flat)  # [N]
-    kind = np.where(finite, 0, np.where(np.isnan(flat), 3, np.where(flat > 0, 2, 1))).astype(np.float32)  # [N]
+    zero, neg, pos, nan = (np.float32(n) for n in range(4))  # float32 kinds: int ones made three [N] int64 temporaries
+    kind = np.where(finite, zero, np.where(np.isnan(flat), nan, np.where(flat > 0, pos, neg)))  # [N]
     return block_fingerprint(np.where(finite, flat, np.float32(0))) + block_fingerprint(kind)
 
 
