@@ -61,7 +61,7 @@ def fingerprint(array) -> bytes:
     SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
     array holds inf or nan, also where and which."""
     a = np.asarray(array, dtype=np.float32)
-    if a.size <= SMALL:  # what `combined` makes of its blocks, without cutting it into them (~200 values a run)
+    if a.size <= SMALL:  # what `combined` makes of its blocks, without cutting them (a 10-token run has ~200 such)
         return a.tobytes()
     return combined(a.size, [block_fingerprint(block) for block in row_blocks(a)])
 
@@ -183,9 +183,10 @@ class Reference:
         # memory, not every head's (GPT-2 medium at 1024 tokens: 4 MB, not 64)
         head_prints: dict[str, list[bytes]] = {}  # trace name -> its block prints, head after head
         head_shapes: dict[str, tuple] = {}
+        prefix = BLOCK_PREFIX.replace("{i}", str(index))
 
         def head_record(name, value):  # value: one head's [1, n_q, n_k]
-            if name in self.layer_names and BLOCK_PREFIX.replace("{i}", str(index)) + name not in self.prints:
+            if name in self.layer_names and prefix + name not in self.prints:
                 head_prints.setdefault(name, []).extend(block_fingerprint(block) for block in row_blocks(value))
                 head_shapes[name] = (config.n_head, *value.shape[1:])
             return value
@@ -197,7 +198,7 @@ class Reference:
                     layer=index, record=record)
         for name, prints in head_prints.items():
             shape = head_shapes[name]
-            self.prints[BLOCK_PREFIX.replace("{i}", str(index)) + name] = Print(shape, combined(math.prod(shape), prints))
+            self.prints[prefix + name] = Print(shape, combined(math.prod(shape), prints))
         if len(self.resid) == index + 1:
             self.resid.append(self.shared(index + 1, recorded["resid_post"]))  # [T, n_embd]
         if keep_all:
