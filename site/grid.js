@@ -73,7 +73,7 @@ export class Grid {
    *   rowLabels             strings, one per row (tokens); default: the row index
    *   colLabel(c)           optional column header text; default: the column index
    *   fetch(r0,r1,c0,c1)    Promise of a Float32Array, row-major, (r1-r0)·(c1-c0) values
-   *   scale                 {kind: "diverging"|"sequential", span}
+   *   scale                 {kind: "diverging", span} | {kind: "range", lo, hi}; null: uncoloured (setScale)
    *   onSelect(info)        {row, col, value, rowLabel}
    *   describe(info)        optional: extra text for the selection line (e.g. a vocab column's token)
    */
@@ -270,8 +270,19 @@ export class Grid {
     for (const key of missingTiles) this.request(key);
   }
 
+  /** Another colour scale for the values shown (one that arrived after them): repaint, fetch nothing. */
+  setScale(scale) {
+    this.options = { ...this.options, scale };
+    for (const [key, node] of this.rendered) {
+      if (node.dataset.filled !== String(this.generation)) continue;
+      const [r, c] = key.split(",").map(Number);
+      this.paint(node, this.valueAt(r, c));
+    }
+  }
+
   paint(node, value) {
-    const { background, color } = heatColor(value, this.options.scale || {});
+    // no scale yet: the values uncoloured until it comes (setScale)
+    const { background, color } = this.options.scale ? heatColor(value, this.options.scale) : { background: "", color: "" };
     node.textContent = formatValue(value);
     node.style.background = background;
     node.style.color = color;

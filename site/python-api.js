@@ -50,6 +50,8 @@ export function pythonApi(runtime) {
       /** float32 bytes of rows r0..r1, columns c0..c1 of one array output. */
       outputSlice: (cellId, path, layer, head, r0, r1, c0, c1) =>
         call(`${NOTEBOOK}.output_slice`, [cellId, path, layer, head, r0, r1, c0, c1]),
+      /** The colour scale of one array output at a layer its description left without one. */
+      outputScale: (cellId, path, layer) => call(`${NOTEBOOK}.output_scale`, [cellId, path, layer]),
       /** kind "reference" | "difference": the engine's value, or the cell's minus it, in the same window. */
       compareSlice: (kind, cellId, path, layer, head, r0, r1, c0, c1) =>
         call(`${NOTEBOOK}.compare_slice`, [kind, cellId, path, layer, head, r0, r1, c0, c1]),

@@ -123,11 +123,26 @@ export class OutputView {
     box.append(bar, host);
     const layer = () => (output.layered ? this.selection.layer : 0);
     const head = () => (output.heads ? Math.min(this.selection.head, output.heads - 1) : 0);
+    const asked = new Set();
+    // A block cell's layers other than the one shown when it ran come without a colour scale (colouring every
+    // layer as it ran cost a tenth of a short prompt's run): asked for when shown. A failure to make it is
+    // the window's failure too, which the grid shows.
+    const outputScale = () => {
+      const at = layer();
+      if (output.scales[at]) return output.scales[at];
+      if (!asked.has(at)) {
+        asked.add(at);
+        this.py.notebook.outputScale(view.id, path, at).then((scale) => {
+          output.scales[at] = scale;
+          if (layer() === at && (view.showing || "output") !== "difference") grid.setScale(scale);
+        }, () => asked.delete(at));
+      }
+      return null;
+    };
     const options = () => {
       // view.showing: the cell's output, the engine's reference, or their difference (delta-view.js)
       const showing = view.showing || "output";
-      const scale = showing === "difference" ? differenceScale(view.state.delta, layer())
-        : output.scales[layer()] ?? { kind: "diverging", span: 1 };
+      const scale = showing === "difference" ? differenceScale(view.state.delta, layer()) : outputScale();
       const parts = [];
       if (output.layered) parts.push(`layer ${layer()}`);
       if (output.heads) parts.push(`head ${head()}`);

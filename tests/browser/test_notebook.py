@@ -207,6 +207,36 @@ def test_run_all_matches_native_gpt2cells(page, site_url, tiny):
     assert runs(page) == before
 
 
+def grid_colours(page, step) -> list:
+    """(row, col, text, background) of every value a cell's grid shows, once all are there and coloured."""
+    script = """(step) => {
+        const cells = [...document.querySelectorAll(`[data-testid='cell-${step}'] .grid-cell`)];
+        if (!cells.length || cells.some((c) => c.textContent === "…" || !c.style.background)) return null;
+        return cells.map((c) => [Number(c.dataset.row), Number(c.dataset.col), c.textContent, c.style.background]);
+    }"""
+    page.wait_for_function(script, arg=step, timeout=RUN_TIMEOUT_MS)
+    return sorted(page.evaluate(script, step))
+
+
+def test_another_layer_is_coloured_when_shown_as_if_shown_when_it_ran(page, site_url, tiny):
+    """A block cell's colour scale comes with the run for the layer shown, for another when it is shown."""
+    zip_path, model, prompt = tiny
+    open_with_model(page, site_url, zip_path)
+    set_prompt(page, prompt)
+    code = ("from gpt2cells.worker import notebook\n"
+            "[s['output']['scales'] for s in notebook._current().states() if s['id'] == 'gelu'][0]")
+    scales = page.evaluate("async (code) => (await window.gpt2cells.runtime.exec(code)).value", code)
+    assert [scale is not None for scale in scales] == [True, False]  # layer 0 shown as it ran
+    page.get_by_test_id("layer-select").first.select_option("1")
+    expect(cell(page, "gelu").get_by_test_id("view-of")).to_have_text("showing layer 1")
+    asked_for = grid_colours(page, "gelu")
+    run_and_wait(page, lambda: page.get_by_test_id("run-all").click())  # now layer 1 is the one shown as it runs
+    assert grid_colours(page, "gelu") == asked_for
+    hidden = model.run(model.encode(prompt))["blocks.1.mlp.post"]  # [T, 4·n_embd]
+    assert len({background for *_, background in asked_for}) > len(asked_for) // 4  # coloured by value
+    assert [float(text) for _, _, text, _ in asked_for[:3]] == pytest.approx(hidden[0, :3].tolist(), rel=1e-3, abs=1e-3)
+
+
 def test_edit_gelu_to_relu_reruns_dependents(page, site_url, tiny):
     zip_path, model, prompt = tiny
     open_with_model(page, site_url, zip_path)

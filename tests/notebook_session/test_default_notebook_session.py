@@ -17,6 +17,7 @@ import pytest
 import gpt2cells
 from gpt2cells import steps
 from gpt2cells.notebook import Notebook
+from gpt2cells.notebook.outputs import SCALE_SAMPLE
 
 ROOT = Path(__file__).resolve().parents[2]
 RELU = "activated = np.maximum(hidden, 0)"
@@ -367,6 +368,38 @@ def test_a_block_cell_keeps_no_layer_and_computes_a_shown_layer_again(model):
         assert np.array_equal(shown(session, "gelu", layer), trace[f"blocks.{layer}.mlp.post"])
         assert np.array_equal(shown(session, "softmax", layer, head=1), trace[f"blocks.{layer}.attn.pattern"][1])
     assert {cell_id: cell.runs for cell_id, cell in session.cells.items()} == runs  # computing again is no run
+
+
+def colour_scale(values):
+    """The page's colour scale of a table, in numpy: around 0 at ±min(largest |v|, 3 rms) when the finite
+    values have both signs, else from their min to their max."""
+    finite = values[np.isfinite(values)].astype(np.float64)
+    lo, hi = finite.min(), finite.max()
+    if lo < 0 < hi:
+        return {"kind": "diverging", "span": pytest.approx(min(max(-lo, hi), 3 * np.sqrt(np.mean(finite ** 2))), rel=1e-5)}
+    return {"kind": "range", "lo": pytest.approx(lo), "hi": pytest.approx(hi if hi > lo else lo + 1)}
+
+
+def test_a_block_cell_colours_the_layer_shown_as_it_runs_and_another_when_shown(model):
+    """Colouring every layer as it ran was a tenth of a 10-token run: the layer the page shows gets its colour
+    scale with the run, another when the page shows it (output_scale)."""
+    session = Notebook(model)
+    session.run("all", layer=1)
+    trace = model.run(model.encode(prompt_of(session)))
+    tabs = {("scores", ""): "attn.scaled_scores", ("mask", ""): "attn.masked_scores", ("gelu", ""): "mlp.post",
+            ("qkv", "k"): None, ("residual_2", ""): "resid_post"}
+    for (cell_id, tab), name in tabs.items():
+        output = session.states()[session.position[cell_id]]["output"]
+        if tab:
+            output = next(item["output"] for item in output["items"] if item["name"] == tab)
+        assert [scale is not None for scale in output["scales"]] == [layer == 1 for layer in range(model.config.n_layer)]
+        for layer in range(model.config.n_layer):
+            value = (trace[f"blocks.{layer}.{name}"] if name else
+                     np.split(trace[f"blocks.{layer}.attn.qkv"], 3, axis=-1)[1])
+            assert value.size <= SCALE_SAMPLE  # every value counts (a bigger table's scale reads a sample)
+            assert session.output_scale(cell_id, tab, layer) == colour_scale(value), (cell_id, layer)
+        assert output["scales"][1] == colour_scale(trace[f"blocks.1.{name}"] if name else
+                                                   np.split(trace["blocks.1.attn.qkv"], 3, axis=-1)[1])
 
 
 def test_the_block_lets_go_of_arrays_no_later_cell_reads_and_an_edit_that_reads_one_gets_it_back(model):

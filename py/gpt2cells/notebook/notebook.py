@@ -33,7 +33,7 @@ class Notebook:
         self.update_sources(sources)
         self.outputs = Outputs(getattr(model.config, "vocab_size", None))
         base = {"__name__": "__notebook__", "__builtins__": builtins, CONTRACT.model: model}
-        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.outputs.summarize,
+        self.session = Session(list(self.cells.values()), GROUPS, base, self.describe_outputs, self.summarize_layer,
                                observe=self.observe_pass, release=self.release_outputs)
         self.generation: Generation | None = None
         self.reference: Reference | None = None  # the engine's values for the current prompt
@@ -117,8 +117,14 @@ class Notebook:
             self.outputs.forget(cell.id)
         self.shown_reference = None
 
+    def summarize_layer(self, value, source: str, layer: int):
+        return self.outputs.summarize(value, source, shown=layer == self.shown_layer)
+
     def output_slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
         return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)
+
+    def output_scale(self, cell_id, path, layer) -> dict:
+        return self.outputs.scale(cell_id, path, layer)
 
     # -------------------------------------------------------------- state for the page
 

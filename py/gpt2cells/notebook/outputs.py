@@ -6,7 +6,8 @@ A cell's output is the value of its last line when that line is an expression (a
    "scales", "focus"} for a numeric array: a grid whose cells the page fetches as float32 windows
    (`Outputs.slice`) as the user scrolls, e.g. of a [10 × 50257] logits table. A block cell's per-layer
    values are one grid with a layer selector ("layered"); axes before the last two are flattened into one
-   selector ("heads").
+   selector ("heads"). "scales" colour each layer; a block cell's are null but for the layer shown when it
+   ran (`Outputs.scale` gives another's when the page shows it).
 - {"kind": "tabs", "items": [{"name", "output"}]} for a tuple or dict of arrays (`q, k, v`).
 - {"kind": "layers", "items": [output per layer]} for a block cell whose layers differ in shape.
 - {"kind": "table", "title", "columns", "rows"} for a small `Table` or a dict with string keys; floats keep
@@ -42,7 +43,9 @@ class LayerSummary:
     cell's values are not kept for every layer (at 1024 tokens three [12 × T × T] arrays a layer would not fit
     in the page's memory); the grid asks for a layer's value again (`value_at`) when it is shown."""
     shapes: dict | None = None  # tab name -> the array's shape, when the value is numeric arrays
-    scales: dict = field(default_factory=dict)  # tab name -> heat_scale of this layer's array
+    # tab name -> heat_scale of this layer's array, for the layer the page shows (colouring every layer as it
+    # runs was a tenth of a 10-token run's time; `Outputs.scale` colours another when it is shown)
+    scales: dict = field(default_factory=dict)
     focus: dict = field(default_factory=dict)  # tab name -> [row, col] of a vocabulary-wide array's prediction
     value: object = None  # any other value, kept as is (a dict, a small Table, text)
 
@@ -67,16 +70,25 @@ class Outputs:
         for key in [key for key in self.views if key[0] == cell_id]:
             del self.views[key]
 
-    def slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
-        """A window of a grid as little-endian float32 bytes."""
+    def grid(self, cell_id, path, layer) -> np.ndarray:
+        """A grid's [selector, rows, cols] array at one layer (a block cell's computed again if let go)."""
         view = self.views.get((cell_id, path or ""))
         if view is None:
             raise KeyError(f"cell {cell_id!r} has no table {path!r} (run it first)")
         p = min(int(layer), view.shape[0] - 1)
-        s = min(int(head), view.shape[1] - 1)
-        grid = view[p] if isinstance(view, np.ndarray) else view.grid_at(p)  # [selector, rows, cols]
+        return view[p] if isinstance(view, np.ndarray) else view.grid_at(p)  # [selector, rows, cols]
+
+    def slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
+        """A window of a grid as little-endian float32 bytes."""
+        grid = self.grid(cell_id, path, layer)  # [selector, rows, cols]
+        s = min(int(head), grid.shape[0] - 1)
         window = grid[s, int(r0):int(r1), int(c0):int(c1)]  # [rows, cols]
         return np.ascontiguousarray(window, dtype="<f4").tobytes()
+
+    def scale(self, cell_id, path, layer) -> dict:
+        """How the page colours a grid at one layer (its heads share it): what "scales" holds, for a layer the
+        description left null."""
+        return heat_scale(self.grid(cell_id, path, layer))
 
     def describe(self, cell_id: str, values: list, source: str, labels) -> dict | None:
         """A plain cell's output from its value (values: [the value])."""
@@ -84,15 +96,20 @@ class Outputs:
             return None
         return self.describe_single(cell_id, values[0], split_arrays(values[0], last_expression_names(source)), labels, "")
 
-    def summarize(self, value, source: str) -> LayerSummary:
-        """One layer's value of a block cell, as describe_layers needs it after the value is let go."""
+    def summarize(self, value, source: str, shown: bool) -> LayerSummary:
+        """One layer's value of a block cell, as describe_layers needs it after the value is let go; shown:
+        the layer the page shows (coloured now)."""
         arrays = split_arrays(value, last_expression_names(source))
         if arrays is None:
             return LayerSummary(value=value)
-        grids = {key: grid_view(array, layered=False)[0] for key, array in arrays.items()}  # [selector, rows, cols]
-        return LayerSummary(shapes={key: np.shape(array) for key, array in arrays.items()},
-                            scales={key: heat_scale(grid) for key, grid in grids.items()},
-                            focus={key: self.focus_of(grid) for key, grid in grids.items()})
+        summary = LayerSummary(shapes={key: np.shape(array) for key, array in arrays.items()})
+        for key, array in arrays.items():
+            if shown or array.shape[-1] == self.vocab_size:  # what needs the grid: a scale, a focus
+                grid = grid_view(array, layered=False)[0]  # [selector, rows, cols]
+                if shown:
+                    summary.scales[key] = heat_scale(grid)
+                summary.focus[key] = self.focus_of(grid)
+        return summary
 
     def describe_layers(self, cell_id: str, summaries: list, source: str, labels, value_at) -> dict | None:
         """A block cell's output from its layers' summaries; value_at(layer) gives a layer's value again."""
@@ -110,7 +127,7 @@ class Outputs:
                 grid = LazyGrid(lambda layer, key=key: grid_at(layer, key), (len(summaries), *grid_shape(shape)))
                 self.views[(cell_id, key)] = grid
                 items.append({"name": key, "output": self.grid_description(
-                    grid.shape, list(shape), labels, True, None, [s.scales[key] for s in summaries], first.focus[key])})
+                    grid.shape, list(shape), labels, True, None, [s.scales.get(key) for s in summaries], first.focus.get(key))})
             return self.tabs_or_one(items)
         layers = []
         for layer, summary in enumerate(summaries):
@@ -123,7 +140,7 @@ class Outputs:
                 grid = LazyGrid(lambda _, layer=layer, key=key: grid_at(layer, key), (1, *grid_shape(shape)))
                 self.views[(cell_id, path)] = grid
                 items.append({"name": key, "output": self.grid_description(
-                    grid.shape, list(shape), labels, False, None, [summary.scales[key]], summary.focus[key])})
+                    grid.shape, list(shape), labels, False, None, [summary.scales.get(key)], summary.focus.get(key))})
             layers.append(self.tabs_or_one(items))
         return {"kind": "layers", "items": layers}
 

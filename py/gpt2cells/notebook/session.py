@@ -35,7 +35,7 @@ class Session:
     def __init__(self, cells: list[Cell], groups, base_namespace: dict, describe_outputs, summarize, observe=None,
                  release=None):
         """describe_outputs(cells, namespace, grouped) sets each cell's output after its unit ran;
-        summarize(value, source) keeps what describing a group cell's pass needs once its value is let go;
+        summarize(value, source, pass_index) keeps what describing a group cell's pass needs once its value is let go;
         observe(cell, pass_index, value) sees each group pass's value first (the notebook compares it with the engine's);
         release(cells) lets go of what describing the cells' last values kept, as their unit runs again."""
         self.units: list[Unit] = build_units(cells, groups)
@@ -190,7 +190,7 @@ class Session:
             if len(cell.values) > len(cell.summaries):
                 if self.observe is not None:
                     self.observe(cell, len(cell.summaries), cell.values[-1])
-                cell.summaries.append(self.summarize(cell.values[-1], cell.source))
+                cell.summaries.append(self.summarize(cell.values[-1], cell.source, len(cell.summaries)))
                 if not keep:
                     cell.values[-1] = None
 

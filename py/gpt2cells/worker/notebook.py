@@ -47,6 +47,11 @@ def output_slice(cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
     return _current().output_slice(cell_id, path, layer, head, r0, r1, c0, c1)
 
 
+def output_scale(cell_id, path, layer) -> dict:
+    """How to colour a grid at a layer its description left without a scale (a block cell's other layers)."""
+    return _current().output_scale(cell_id, path, layer)
+
+
 def compare_slice(kind, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
     """A window of the engine's value ("reference") or of the cell's value minus it ("difference")."""
     return _current().compare_slice(kind, cell_id, path, layer, head, r0, r1, c0, c1)
