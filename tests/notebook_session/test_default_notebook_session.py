@@ -400,6 +400,14 @@ def test_a_block_cell_colours_the_layer_shown_as_it_runs_and_another_when_shown(
             assert session.output_scale(cell_id, tab, layer) == colour_scale(value), (cell_id, layer)
         assert output["scales"][1] == colour_scale(trace[f"blocks.1.{name}"] if name else
                                                    np.split(trace["blocks.1.attn.qkv"], 3, axis=-1)[1])
+    # a block cell whose layers differ in shape shows one output per layer: the same, each its own grid
+    session.run("all", sources={"ln_1": session.cells["ln_1"].source + "[: layer + 2]"}, layer=1)
+    output = session.states()[session.position["ln_1"]]["output"]
+    assert output["kind"] == "layers"
+    for layer, item in enumerate(output["items"]):
+        expected = colour_scale(trace[f"blocks.{layer}.ln1.out"][: layer + 2])
+        assert item["scales"] == ([expected] if layer == 1 else [None])
+        assert session.output_scale("ln_1", f"{layer}", 0) == expected
 
 
 def test_the_block_lets_go_of_arrays_no_later_cell_reads_and_an_edit_that_reads_one_gets_it_back(model):
