@@ -326,6 +326,23 @@ def test_fingerprints_tell_equal_arrays_from_different_ones():
     flipped = masked.copy()
     flipped[0, n - 1] = np.inf  # +inf where −inf was
     assert fingerprint(flipped) != fingerprint(masked)
+    # beside inf or nan every bit counts: each of 32 flipped in a finite value, a nan's sign, two values swapped
+    # (neighbours in one segment of the print and far apart)
+    nan = masked.copy()
+    nan[7, 8] = np.nan
+    assert fingerprint(nan) == fingerprint(nan.copy()) and fingerprint(nan) != fingerprint(masked)
+    for row, col in [(3, 1), (n - 1, n - 1), (150, 75)]:
+        for bit in range(32):
+            changed = masked.copy()
+            changed.view(np.uint32)[row, col] ^= np.uint32(1 << bit)
+            assert fingerprint(changed) != fingerprint(masked), (row, col, bit)
+    negative_nan = nan.copy()
+    negative_nan.view(np.uint32)[7, 8] ^= np.uint32(1 << 31)
+    assert fingerprint(negative_nan) != fingerprint(nan)
+    for (r1, c1), (r2, c2) in [((9, 2), (9, 3)), ((10, 0), (200, 150))]:
+        swapped = masked.copy()
+        swapped[r1, c1], swapped[r2, c2] = masked[r2, c2], masked[r1, c1]
+        assert masked[r1, c1] != masked[r2, c2] and fingerprint(swapped) != fingerprint(masked)
     small = a[0, :2]  # [2, 300]: few enough values to be kept as they are
     assert fingerprint(small) == fingerprint(small.copy()) and fingerprint(small * (1 + 1e-7)) != fingerprint(small)
 

@@ -31,6 +31,10 @@ from ..matmul import matmul_nt
 RELATIVE = 1e-5  # a value equals the engine's when max |Δ| ≤ RELATIVE × max |reference|
 BLOCK_PREFIX = "blocks.{i}."
 SEGMENT = 128  # values per fingerprint number: a sum of 128 stays precise to ~1e-7 of their size
+# a block holding inf or nan is fingerprinted by its bits: 16-bit halves, 16 to a number, weighted by 1..16
+# in a fixed order, so every sum is an integer below 2^24 (float32 holds it exactly: any one changed half
+# changes it) and two halves swapped within a segment change it too
+BITS_SEGMENT = 16
 SMALL = 1 << 16  # values a fingerprint keeps as they are (their bytes): cheaper than a product, and exact
 KEEP_BYTES = 128 << 20  # the engine's values of every layer are kept if they fit in this (a short prompt's do)
 CHUNK = 1 << 20  # values compared at a time, so comparing [T × 50257] logits needs a few MB, not a GB
@@ -49,6 +53,23 @@ def probe(n: int) -> np.ndarray:
     return weights
 
 
+@functools.lru_cache(maxsize=BITS_SEGMENT)
+def integer_probe(n: int) -> np.ndarray:
+    """[1, n ≤ BITS_SEGMENT] distinct integer weights from 1..BITS_SEGMENT (as float32), in a fixed order."""
+    weights = (np.random.default_rng(n).permutation(BITS_SEGMENT)[:n] + 1).astype(np.float32).reshape(1, n)  # [1, n]
+    weights.flags.writeable = False
+    return weights
+
+
+def projected(flat: np.ndarray, segment: int, weights) -> np.ndarray:
+    """[1, ⌈N / segment⌉]: each segment of flat [N] dotted with weights(segment) (the rest with weights(rest))."""
+    whole = flat.size - flat.size % segment
+    parts = [matmul_nt(weights(segment), flat[:whole].reshape(-1, segment))]  # [1, N / segment]
+    if whole < flat.size:
+        parts.append(matmul_nt(weights(flat.size - whole), flat[whole:].reshape(1, -1)))  # [1, 1]: the rest
+    return np.concatenate(parts, axis=1)  # [1, ⌈N / segment⌉]
+
+
 def rows_per_block(n_cols: int) -> int:
     """Rows fingerprinted together: about CHUNK values, an even number (the SIMD kernel pairs rows, so a block
     of logits computed alone has the bits of the same rows computed with all the others)."""
@@ -58,8 +79,8 @@ def rows_per_block(n_cols: int) -> int:
 def fingerprint(array) -> bytes:
     """Bytes that arrays equal bit for bit share, and different ones do not (but for a change smaller than
     float32's rounding of a 128-value sum, far inside RELATIVE): the values, in blocks of rows, in segments of
-    SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. Where the
-    array holds inf or nan, also where and which."""
+    SEGMENT each projected on fixed random weights — matrix–vector products through the SIMD kernel. A block
+    that holds inf or nan (masked scores), whose projection is not a number, is projected as its bits."""
     a = np.asarray(array, dtype=np.float32)
     if a.size <= SMALL:  # what `combined` makes of its blocks, without cutting them (a 10-token run has ~200 such)
         return a.tobytes()
@@ -93,18 +114,14 @@ def block_fingerprint(rows: np.ndarray) -> bytes:
     flat = rows.reshape(-1)  # [N]
     if flat.size <= SMALL:
         return flat.tobytes()
-    whole = flat.size - flat.size % SEGMENT
-    with np.errstate(invalid="ignore", over="ignore"):  # inf or nan in the values: handled below
-        parts = [matmul_nt(probe(SEGMENT), flat[:whole].reshape(-1, SEGMENT))]  # [1, N / SEGMENT]
-        if whole < flat.size:
-            parts.append(matmul_nt(probe(flat.size - whole), flat[whole:].reshape(1, -1)))  # [1, 1]: the rest
-    projected = np.concatenate(parts, axis=1)  # [1, ⌈N / SEGMENT⌉]
-    if np.isfinite(projected).all():
-        return projected.tobytes()
-    finite = np.isfinite(flat)  # [N]
-    zero, neg, pos, nan = (np.float32(n) for n in range(4))  # float32 kinds: int ones made three [N] int64 temporaries
-    kind = np.where(finite, zero, np.where(np.isnan(flat), nan, np.where(flat > 0, pos, neg)))  # [N]
-    return block_fingerprint(np.where(finite, flat, np.float32(0))) + block_fingerprint(kind)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf or nan in the values: projected as bits below
+        values = projected(flat, SEGMENT, probe)  # [1, ⌈N / SEGMENT⌉]
+    if np.isfinite(values).all():
+        return values.tobytes()
+    # each float32 as two 16-bit integers, exact in float32; one pass over the block (telling inf and nan
+    # apart value by value took five, ~6x as long: at 1024 tokens every layer's masked scores came this way)
+    halves = np.ascontiguousarray(flat).view(np.uint16).astype(np.float32)  # [2N]
+    return b"bits" + projected(halves, BITS_SEGMENT, integer_probe).tobytes()
 
 
 @dataclass
