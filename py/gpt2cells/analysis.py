@@ -484,8 +484,8 @@ def answer_and_wrong(clean_logits, corrupt_logits):
     prediction, and the corrupted run's (its runner-up when both runs predict the same token, so that the
     difference can tell the runs apart)."""
     answer = int(np.argmax(clean_logits))
-    ranked = np.argsort(-corrupt_logits, kind="stable")  # [n_vocab]
-    return answer, int(ranked[1] if ranked[0] == answer else ranked[0])
+    first, second = steps.most_likely(corrupt_logits, 2)
+    return answer, int(second if first == answer else first)
 
 
 def baseline_diffs(clean, corrupt, answer, wrong):

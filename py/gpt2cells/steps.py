@@ -173,6 +173,18 @@ def greedy(logits):
     return int(np.argmax(logits))  # first id among equal maxima, as torch.argmax
 
 
+def most_likely(probs, k):
+    # the first k of np.argsort(-probs, kind="stable") (most likely first, equal values in id order) without
+    # sorting the whole vocabulary: in the page a stable sort of 50,257 takes ~5 ms, this ~0.2 ms
+    candidates = np.arange(len(probs))  # [n_vocab]
+    if k < len(probs):
+        kth = np.partition(probs, -k)[-k]  # the k-th largest value
+        at_least = np.flatnonzero(probs >= kth)  # [≥ k] ids at least that likely, in id order
+        if len(at_least) >= k:  # fewer only with a nan, which np.partition counts largest and the sort last
+            candidates = at_least
+    return candidates[np.argsort(-probs[candidates], kind="stable")][:k]  # [k] ids
+
+
 def apply_temperature(logits, temperature):
     return logits / float(temperature)  # [n_vocab]
 

@@ -200,6 +200,24 @@ def test_sampling_follows_softmax():
     assert counts[2] == counts[3] == 0 and abs(counts[0] / 5000 - 0.625) < 0.03
 
 
+def test_most_likely_is_the_start_of_a_stable_sort():
+    # ties (few distinct values), a nan, all nan, k past the vocabulary: the first k ids of a stable argsort of
+    # −probs every time, ties in id order
+    rng = np.random.default_rng(0)
+    for trial in range(2000):
+        n = int(rng.integers(1, 60))
+        probs = (rng.integers(0, 5, n) / 4).astype(np.float32)  # [n]
+        if trial % 5 == 0:
+            probs[rng.integers(0, n)] = np.nan
+        if trial % 7 == 0:
+            probs[:] = np.nan
+        k = int(rng.integers(1, n + 3))
+        np.testing.assert_array_equal(steps.most_likely(probs, k), np.argsort(-probs, kind="stable")[:k])
+    vocab = rng.standard_normal(50257).astype(np.float32)  # [n_vocab]
+    vocab[[7, 70, 700]] = vocab.max()  # the top value three times
+    np.testing.assert_array_equal(steps.most_likely(vocab, 10), np.argsort(-vocab, kind="stable")[:10])
+
+
 def test_every_way_to_load_gives_the_same_model(tiny, tiny_hf, tiny_zip, bpe_dir):
     ids = random_ids(10, tiny.config.vocab_size, seed=13)
     expected = tiny.logits(ids)

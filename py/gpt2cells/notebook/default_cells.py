@@ -285,8 +285,10 @@ PROBABILITIES = CellSpec(
     "probabilities", "Next-token probabilities",
     "Softmax of the last position's logits: the model's prediction for the token after the prompt.",
     '''\
+from gpt2cells.steps import most_likely
+
 probs = softmax(logits[-1])                          # [n_vocab]
-top = np.argsort(-probs, kind="stable")[:10]         # the 10 most likely ids
+top = most_likely(probs, 10)                         # the 10 most likely ids, most likely first
 Table([[tokenizer.decode([i]), int(i), float(probs[i])] for i in top],
       col_labels=["token", "id", "probability"], title="most likely next tokens")
 ''')
