@@ -297,14 +297,14 @@ def heat_scale(view: np.ndarray) -> dict:
     SCALE_SAMPLE evenly spaced values: a colour scale needs no more)."""
     step = -(-view.size // SCALE_SAMPLE) or 1
     # [≤ SCALE_SAMPLE] evenly spaced values: a strided view where view is contiguous (NumPy's flat iterator costs
-    # ~100 µs in Pyodide even for a few thousand values, ~220 times a run), else read through that iterator
+    # ~100 µs in Pyodide even for a few thousand values, once per grid a run shows), else read through that iterator
     # (no copy of a large strided view)
     flat = view.reshape(-1) if view.flags.c_contiguous or view.size <= SCALE_SAMPLE * 4 else view.flat
     values = flat[::step]
     if values.size == 0:
         return {"kind": "range", "lo": 0.0, "hi": 1.0}
     # the ufuncs' reduce, not values.min(): in the page the method's Python wrapper costs more than the
-    # arithmetic on a few thousand values, and this runs for every cell at every layer
+    # arithmetic on a few thousand values, and this runs for every cell (a block cell's at the layer shown)
     lo, hi = float(np.minimum.reduce(values)), float(np.maximum.reduce(values))
     if not (math.isfinite(lo) and math.isfinite(hi)):  # −inf (masked scores) or nan: colour by the finite ones
         values = values[np.isfinite(values)]
