@@ -100,9 +100,9 @@ export class GenerationPanel {
     const begun = await this.py.notebook.generateBegin(settings);
     this.text.replaceChildren(el("span", { class: "prompt-part", text: begun.prompt_text }));
     delete this.text.dataset.ids;
-    if (begun.max_new_tokens < settings.max_new_tokens) {
-      this.state.textContent = `${begun.max_new_tokens} tokens fit in the context window`;
-    }
+    // asked for more than the context window holds: Generate stops at its end, and says so when it gets there
+    const contextEnds = begun.max_new_tokens < settings.max_new_tokens;
+    if (contextEnds) this.state.textContent = `${begun.max_new_tokens} tokens fit in the context window`;
     const started = performance.now();
     let count = 0;
     const show = (step) => {
@@ -120,5 +120,8 @@ export class GenerationPanel {
     if (finished.text !== undefined) this.text.dataset.text = finished.text;
     if (finished.state) this.host.applyState(finished.state);
     this.state.textContent += token.stopped ? " · stopped" : " · done";
+    if (!token.stopped && contextEnds && count === begun.max_new_tokens) {
+      this.state.textContent += `: the context window (n_ctx = ${begun.n_ctx}) is full`;
+    }
   }
 }

@@ -400,13 +400,20 @@ def test_generation_streams_tokens_with_kv_cache(page, site_url, tiny):
     shape = f"[{n_head} × {len(ids) + n_new - 1} × {d_head}]"
     assert cache_rows.first.locator("td").all_text_contents() == ["layer 0", shape, shape]
 
+    # more tokens asked for than the context window holds: Generate stops at its end and says so
+    limit = model.config.n_ctx - len(ids) + 1  # the last new token needs no position
+    page.get_by_test_id("gen-n").fill(str(limit + 5))
+    run_and_wait(page, lambda: page.get_by_test_id("generate").click())
+    assert [int(i) for i in text.get_attribute("data-ids").split(",")] == model.generate(ids, limit)
+    expect(page.get_by_test_id("generate-state")).to_contain_text(
+        f"done: the context window (n_ctx = {model.config.n_ctx}) is full")
+
     # sampling with a seed, stopped early: fewer tokens, and the page carries on. The tiny model makes a token in
     # about a millisecond, all of them before a click could land; a learner's edit slows each one down to 20 ms.
     slowed = editor_text(page, "generation").replace("    return choose_next_token(",
                                                      "    time.sleep(0.02)\n    return choose_next_token(")
     assert "time.sleep" in slowed
     set_code(page, "generation", "import time\n" + slowed)
-    limit = model.config.n_ctx - len(ids) + 1
     page.get_by_test_id("gen-n").fill(str(limit))
     page.get_by_test_id("gen-temperature").fill("1")
     page.get_by_test_id("generate").click()

@@ -319,7 +319,8 @@ class Notebook:
                                f"{CONTRACT.generate}(ids, n_new, ...)")
         n_new = new_tokens_room(len(ids), self.model.config.n_ctx, settings.get("max_new_tokens", 20))
         self.generation = Generation(self.model.tokenizer, generate, list(ids), n_new, settings)
-        return {"prompt_text": self.model.tokenizer.decode(list(ids)), "max_new_tokens": n_new}
+        return {"prompt_text": self.model.tokenizer.decode(list(ids)), "max_new_tokens": n_new,
+                "n_ctx": self.model.config.n_ctx}
 
     def generate_next(self) -> dict:
         if self.generation is None:
