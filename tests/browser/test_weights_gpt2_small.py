@@ -6,6 +6,7 @@ Durations are printed for the record (run with -s), never asserted.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -138,12 +139,25 @@ def test_a_1024_token_prompt_runs_in_the_page_and_any_layer_shows_the_engines_va
     page.get_by_test_id("layer-select").select_option(str(layer))
     page.get_by_test_id("head-select").select_option(str(head))
     expect(page.get_by_test_id("cell-softmax").get_by_test_id("view-of")).to_have_text(f"showing layer {layer}, head {head}")
-    trace = native.run(ids, names=[f"blocks.{layer}.attn.pattern", f"blocks.{layer}.mlp.post"])
+    trace = native.run(ids, names=[f"blocks.{layer}.attn.pattern", f"blocks.{layer}.mlp.post", "logits"])
     rows = (n_ctx - 40, n_ctx)
     pattern = shown_window(page, "softmax", layer, head, rows, (n_ctx - 60, n_ctx))
     np.testing.assert_allclose(pattern, trace[f"blocks.{layer}.attn.pattern"][head, rows[0]:, n_ctx - 60:], atol=1e-5)
     hidden = shown_window(page, "gelu", layer, 0, rows, (3000, 3072))
     np.testing.assert_allclose(hidden, trace[f"blocks.{layer}.mlp.post"][rows[0]:, 3000:], atol=1e-4)
+
+    # far values of the [T × 50257] logits and of the shown head's [T × T] pattern, reached with "go to"
+    row, last_id = n_ctx - 24, native.config.vocab_size - 1
+    for cell_id, col, expected in (("logits", last_id, trace["logits"][row, last_id]),
+                                   ("softmax", 900, trace[f"blocks.{layer}.attn.pattern"][head, row, 900])):
+        view = page.get_by_test_id(f"cell-{cell_id}")
+        view.get_by_test_id("grid-goto").fill(f"{row}, {col}")
+        view.get_by_test_id("grid-goto").press("Enter")
+        selection = view.get_by_test_id("cell-selection")
+        expect(selection).to_have_attribute("data-row", str(row))
+        expect(selection).to_have_attribute("data-col", str(col))
+        expect(selection).to_have_attribute("data-value", re.compile("."))  # set once the value's window arrived
+        assert float(selection.get_attribute("data-value")) == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
 
     # one token more than the context: the token ids say so, no later cell computes on a cut prompt
     longer = text_of_tokens(native, n_ctx + 1)
