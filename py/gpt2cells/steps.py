@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .errors import PromptTooLongError, TokenIdError
+from .exp import exp
 from .matmul import matmul_nt
 
 BLOCK_TENSORS = (
@@ -123,7 +124,7 @@ def apply_mask(scores, mask, out=None):
 
 def softmax(x, out=None):
     e = np.subtract(x, np.maximum.reduce(x, axis=-1, keepdims=True), out=out)  # [..., n] (shifted: exp cannot overflow)
-    np.exp(e, out=e)  # in place, as the division: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
+    exp(e, out=e)  # in place, as the division: at 1024 tokens e is [12 × 1024 × 1024], 48 MB
     e /= row_sums(e)
     return e  # [..., n]
 
@@ -155,7 +156,7 @@ def gelu(x):
     t += GELU_LINEAR
     t *= x  # −2z
     with np.errstate(over="ignore"):  # e^(−2z) is inf below x ≈ −10, and x / inf is the limit there: −0
-        np.exp(t, out=t)
+        exp(t, out=t)
     t += 1.0
     return np.divide(x, t, out=t)  # [n_seq, 4*n_embd]
 

@@ -23,6 +23,7 @@ SCRIPT = '''
 import json, sys, zipfile
 import numpy as np
 import gpt2cells
+import gpt2cells.exp
 import gpt2cells.matmul
 
 
@@ -42,6 +43,31 @@ def kernel_vs_einsum():
     w = rng.standard_normal((12, 32)).astype(np.float32)
     assert np.allclose(gpt2cells.matmul.matmul_nt(strided, w), strided @ w.T, atol=1e-5)
     return worst
+
+
+def exp_vs_float64():
+    """gpt2cells.exp against float64 exp rounded to float32: the largest distance in units in the last place over
+    the range where e^x is a positive float32 (NumPy's own exp's beside it), and whether every other value —
+    0 and inf past the range, nan, e^-inf = 0 — came out as NumPy's, on arrays of every length mod 4, in place
+    (a strided array is NumPy's exp's)."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([np.linspace(-110, 95, 400_001, dtype=np.float32), rng.uniform(-20, 20, 200_003).astype(np.float32),
+                        np.array([0, -0.0, 1e-30, 88.72283935546875, 88.7228394, 89, -87.34, -103.97208, -103.98, -104,
+                                  np.inf, -np.inf, np.nan, 3e38, -3e38], dtype=np.float32)])
+    got = gpt2cells.exp.exp(x, np.empty_like(x))
+    exact = np.exp(x.astype(np.float64)).astype(np.float32)
+    inside = np.isfinite(exact) & (exact > 0)
+    def ulps(values):
+        return int(np.abs(values[inside].view(np.int32).astype(np.int64) - exact[inside].view(np.int32).astype(np.int64)).max())
+    in_place = x.copy()
+    gpt2cells.exp.exp(in_place, in_place)
+    return {"ulps": ulps(got), "numpy_ulps": ulps(np.exp(x)),
+            "outside_as_numpy": bool(np.array_equal(got[~inside], np.exp(x[~inside]), equal_nan=True)),
+            "in_place": bool(np.array_equal(in_place, got, equal_nan=True)),
+            "every_length": all(np.array_equal(gpt2cells.exp.exp(x[-n:], np.empty(n, np.float32)), got[-n:], equal_nan=True)
+                                for n in range(1, 10)),
+            "strided": bool(np.array_equal(gpt2cells.exp.exp(x[::3], np.empty(len(x[::3]), np.float32)), np.exp(x[::3]),
+                                           equal_nan=True))}  # not contiguous: NumPy's exp
 
 
 work = WORK_DIR  # set by pyodide_engine.mjs
@@ -69,6 +95,8 @@ json.dump({
     "round_trip": all(from_path.decode(from_path.encode(s)) == s for s in inputs["texts"]),
     "matmul_backend": gpt2cells.matmul.BACKEND,
     "kernel_vs_einsum": kernel_vs_einsum(),
+    "exp_kernel": gpt2cells.exp.kernel is not None,
+    "exp_vs_float64": exp_vs_float64(),
 }, open(f"{work}/outputs.json", "w"))
 '''
 
@@ -101,6 +129,10 @@ def test_engine_in_pyodide_matches_hf(engine, tiny_zip, tiny_hf, bpe_dir, tmp_pa
     assert out["python"].startswith("3.14") and out["numpy"].startswith("2.")
     assert out["matmul_backend"] == expected_backend
     assert out["kernel_vs_einsum"] < 1e-5  # float32 rounding of sums of up to 3072 products
+    # the wasm SIMD exp (softmax's, GELU's): within 1 unit in the last place, as NumPy's; the rest as NumPy
+    exp = out["exp_vs_float64"]
+    assert out["exp_kernel"] and exp.pop("ulps") <= max(1, exp.pop("numpy_ulps"))
+    assert exp == {"outside_as_numpy": True, "in_place": True, "every_length": True, "strided": True}
     with torch.no_grad():
         expected = tiny_hf(torch.tensor([ids])).logits[0].numpy()
         greedy = tiny_hf.generate(torch.tensor([ids[:5]]), max_new_tokens=20, do_sample=False,
