@@ -8,7 +8,7 @@
   ;; values go through the same arithmetic, loaded and stored lane by lane.
   (func (export "exp_f32") (param $x i32) (param $out i32) (param $count i32)
     (local $end i32) (local $whole i32) (local $left i32)
-    (local $v v128) (local $r v128) (local $n v128) (local $p v128) (local $z v128) (local $half v128)
+    (local $v v128) (local $below v128) (local $r v128) (local $n v128) (local $p v128) (local $z v128) (local $half v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $count) (i32.const 2))))
     (block $done
       (loop $fours
@@ -23,9 +23,11 @@
               (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $x))))))
             (if (i32.ge_u (local.get $left) (i32.const 3))
               (then (local.set $v (f32x4.replace_lane 2 (local.get $v) (f32.load offset=8 (local.get $x))))))))
-        ;; x held where 2^n stays a float32 in two halves (outside, the result is fixed up below); nan stays nan
-        (local.set $r (f32x4.max (f32x4.min (local.get $v) (v128.const f32x4 89.0 89.0 89.0 89.0))
-                                 (v128.const f32x4 -104.0 -104.0 -104.0 -104.0)))
+        ;; x held at most 89 (past 88.72 the result is set to inf below; nan stays nan), and taken as 0 where
+        ;; e^x rounds to 0 (below -103.97, as every masked score, -inf): working out a subnormal on the way to 0
+        ;; costs x86 a microcode assist a value, and half of each attention array is masked
+        (local.set $below (f32x4.lt (local.get $v) (v128.const f32x4 -103.97208 -103.97208 -103.97208 -103.97208)))
+        (local.set $r (v128.andnot (f32x4.min (local.get $v) (v128.const f32x4 89.0 89.0 89.0 89.0)) (local.get $below)))
         (local.set $n (f32x4.nearest (f32x4.mul (local.get $r) (v128.const f32x4 1.442695 1.442695 1.442695 1.442695))))
         (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
         (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
@@ -48,8 +50,7 @@
         ;; past float32's range: inf above, 0 below (e^-inf is 0: the masked scores' weights)
         (local.set $p (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $p)
                                       (f32x4.gt (local.get $v) (v128.const f32x4 88.72283935546875 88.72283935546875 88.72283935546875 88.72283935546875))))
-        (local.set $p (v128.bitselect (v128.const f32x4 0 0 0 0) (local.get $p)
-                                      (f32x4.lt (local.get $v) (v128.const f32x4 -103.97208 -103.97208 -103.97208 -103.97208))))
+        (local.set $p (v128.andnot (local.get $p) (local.get $below)))
         (if (local.get $whole)
           (then (v128.store (local.get $out) (local.get $p)))
           (else
