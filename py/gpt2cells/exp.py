@@ -4,7 +4,7 @@
 - Pyodide (the page): NumPy there computes exp one value at a time (its SIMD loops are not built for wasm); at
   1024 tokens that was ~60 % of each softmax over a [12 × 1024 × 1024] attention array. build.py assembles
   exp_f32.wat into exp_f32.so next to this file; loaded with ctypes, it works on the arrays in place, four values
-  at a time, within 2 units in the last place of the exact value (NumPy's exp: within 1).
+  at a time, within 1 unit in the last place of the exact value, as NumPy's exp.
 """
 from __future__ import annotations
 
