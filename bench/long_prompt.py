@@ -132,23 +132,29 @@ SWITCH_CODE = """
 def _bench_switch():
     import json, time
     from gpt2cells.worker import notebook
-    window = {window}
-    def ms(cell, layer, head):
+    rows, cols = {window}[1], {window}[3]
+    # every grid of the block (each tab of each cell), as the page shows a layer picked
+    grids = [(cell["id"], item["name"] if cell["output"]["kind"] == "tabs" else "")
+             for cell in notebook._current().states() if cell["group"] and cell["output"]
+             for item in (cell["output"]["items"] if cell["output"]["kind"] == "tabs" else [cell["output"]])
+             if item.get("kind", item.get("output", {{}}).get("kind")) == "array"]
+    def ms(layer, head, r0):
         start = time.perf_counter()
-        notebook.output_slice(cell, "", layer, head, *window)
+        for cell, path in grids:
+            notebook.output_slice(cell, path, layer, head, r0, r0 + rows, 0, cols)
         return (time.perf_counter() - start) * 1e3
     return json.dumps({{
-        "layer_pattern_ms": ms("softmax", {layer}, 0),  # ln_1 … softmax of that layer computed again
-        "layer_rest_ms": ms("residual_2", {layer}, 0),  # then the layer's other cells
-        "head_ms": ms("softmax", {layer}, 3),
-        "layer_last_ms": ms("softmax", {last}, 0),  # the last layer's values are kept
+        "layer_ms": ms({layer}, 0, 0),  # another layer: every grid of it, at its first rows
+        "head_ms": ms({layer}, 3, 0),  # another head of it
+        "layer_last_rows_ms": ms({layer} + 1, 0, {n_seq} - rows),  # another layer again, at its last rows
+        "grids": len(grids),
     }})
 _bench_switch()
 """
 
 
-def switch_times(page: browser.OurPage, n_layer: int) -> dict:
-    code = SWITCH_CODE.format(window=list(SWITCH_WINDOW), layer=n_layer // 2, last=n_layer - 1)
+def switch_times(page: browser.OurPage, n_layer: int, n_seq: int) -> dict:
+    code = SWITCH_CODE.format(window=list(SWITCH_WINDOW), layer=n_layer // 2, n_seq=n_seq)
     return json.loads(browser.run_python(page.page, code))
 
 
@@ -202,7 +208,7 @@ def measure(chromium, site_url: str, base_url: str, model: BenchModel, repeats: 
             row["run_all"] = page.phase(f"run_all_{n_tokens}", lambda: page_run_all(page, text, timed_runs))
             row["wasm_memory_after_run_all"] = page.phase(f"memory_run_all_{n_tokens}", page.wasm_memory)
             if n_tokens == LENGTHS[-1]:
-                row["switch"] = page.phase("switch", lambda: switch_times(page, model.shape.n_layer))
+                row["switch"] = page.phase("switch", lambda: switch_times(page, model.shape.n_layer, len(ids)))
             log(f"long prompts: T={n_tokens}: {row}")
             results[n_tokens] = row
         for n_tokens in LENGTHS:
@@ -284,7 +290,8 @@ def rows(results: dict) -> list[str]:
         lines.append(f"\nonnxruntime-web at {LENGTHS[-1]} tokens: {ort}")
     switch = (results.get(LENGTHS[-1]) or {}).get("switch")
     if switch:
-        lines.append(f"Switching at {LENGTHS[-1]} tokens (worker time for a {SWITCH_WINDOW[1]}×{SWITCH_WINDOW[3]} window): "
+        lines.append(f"Switching at {LENGTHS[-1]} tokens (worker time for a {SWITCH_WINDOW[1]}×{SWITCH_WINDOW[3]} window of "
+                     f"each of the block's {switch.pop('grids', '?')} grids): "
                      + ", ".join(f"{name} {value:.0f} ms" if isinstance(value, (int, float)) else f"{name} {value}"
                                  for name, value in switch.items()))
     return lines

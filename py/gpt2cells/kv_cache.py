@@ -1,4 +1,5 @@
-"""The key/value cache that makes generation one new row per step instead of re-running the prompt."""
+"""Keys and values made once and read again: KVCache makes generation one new row per step instead of
+re-running the prompt; KnownKeys lets a window of positions attend as the pass over all of them does."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,3 +37,18 @@ class KVCache:
     def advance(self, n_seq: int) -> None:
         """Every layer has stored the n_seq new positions: they become part of the past."""
         self.length += n_seq
+
+
+class KnownKeys:
+    """Every position's keys and values in one block, made already (steps.keys_values). steps.block run on
+    positions [first, first + n) of the block's input with this as its cache attends over all of them, as the
+    pass over the whole input does, without the other positions' queries, scores or MLP: a window of a layer's
+    values at a small part of the layer's cost (the notebook's grids at 1024 tokens)."""
+
+    def __init__(self, first: int, keys, values):
+        self.first = first  # the window's first position
+        self.keys, self.values = keys, values  # [n_head, n_seq, d_head] each
+
+    def extend(self, layer: int, k, v):
+        """The window's own k, v are these keys' rows [first, first + n) already: every position's."""
+        return self.keys, self.values

@@ -108,9 +108,11 @@ def scale_scores(scores, d_head, out=None):
     return np.divide(scores, math.sqrt(d_head), out=out)  # [n_head, n_q, n_k]
 
 
-def causal_mask(n_q, n_k):
-    # the n_q queries are the last n_q of the n_k positions; True marks keys in a query's future
-    return np.arange(n_k) > np.arange(n_k - n_q, n_k)[:, None]  # [n_q, n_k]
+def causal_mask(n_q, n_k, first=None):
+    # the n_q queries are positions first, first + 1, … (unless told, the last n_q of the n_k); True marks keys
+    # in a query's future
+    first = n_k - n_q if first is None else first
+    return np.arange(n_k) > np.arange(first, first + n_q)[:, None]  # [n_q, n_k]
 
 
 def apply_mask(scores, mask, out=None):
@@ -276,37 +278,46 @@ def _within(record, prefix):
     return record if record is keep_nothing else _Within(record, prefix)
 
 
-def masked_scores(q, k, record=keep_nothing):
-    """Scaled scores with each query's future masked (one query, decoding, is the newest position and sees
-    every key: nothing to mask)."""
+def masked_scores(q, k, record=keep_nothing, first=None):
+    """Scaled scores with each query's future masked; the queries are positions first, first + 1, … (unless
+    told, the last of the keys'). One query at the newest position (decoding) sees every key: nothing to mask."""
     scores = record("scores", attention_scores(q, k))  # [n_head, n_q, n_k]
     scaled = record("scaled_scores", scale_scores(scores, q.shape[-1], out=spare(record, "scores", scores)))  # [n_head, n_q, n_k]
-    if scaled.shape[1] == 1:  # the next step may overwrite what this returns: not an array record holds
+    n_q, n_k = scaled.shape[1:]
+    if n_q == 1 and first in (None, n_k - 1):  # the next step may overwrite what this returns: not an array record holds
         return scaled.copy() if keeps(record, "scaled_scores") else scaled  # [n_head, 1, n_k]
-    return apply_mask(scaled, causal_mask(*scaled.shape[1:]), out=spare(record, "scaled_scores", scaled))  # [n_head, n_q, n_k]
+    return apply_mask(scaled, causal_mask(n_q, n_k, first), out=spare(record, "scaled_scores", scaled))  # [n_head, n_q, n_k]
+
+
+def project_qkv(x, w, n_head, record=keep_nothing):
+    """Each position's query, key and value in every head."""
+    qkv = record("qkv", linear(x, w["attn.c_attn.weight"], w["attn.c_attn.bias"]))  # [n_seq, 3*n_embd]
+    q, k, v = (split_heads(t, n_head) for t in split_qkv(qkv))  # 3 x [n_head, n_seq, d_head]
+    return record("q", q), record("k", k), record("v", v)
 
 
 def attention(x, w, n_head, cache=None, layer=0, record=keep_nothing):
-    """Causal self-attention of n_seq new positions over the cache's n_past positions and themselves."""
-    qkv = record("qkv", linear(x, w["attn.c_attn.weight"], w["attn.c_attn.bias"]))  # [n_seq, 3*n_embd]
-    q, k, v = (split_heads(t, n_head) for t in split_qkv(qkv))  # 3 x [n_head, n_seq, d_head]
-    q, k, v = record("q", q), record("k", k), record("v", v)
+    """Causal self-attention of n_seq new positions over the cache's n_past positions and themselves. A cache
+    that says where the new positions are (`first`: kv_cache.KnownKeys, which holds every position) may hold
+    keys after them too."""
+    q, k, v = project_qkv(x, w, n_head, record)  # 3 x [n_head, n_seq, d_head]
+    first = getattr(cache, "first", None)
     if cache is not None:
-        k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_past + n_seq, d_head]
+        k, v = cache.extend(layer, k, v)  # 2 x [n_head, n_k, d_head]
     if getattr(record, "by_head", False):  # one head's [n_seq × n_k] arrays in memory at a time, not every head's
-        z = np.concatenate([attend(q[h:h + 1], k[h:h + 1], v[h:h + 1], record.head(h)) for h in range(n_head)])  # [n_head, n_seq, d_head]
+        z = np.concatenate([attend(q[h:h + 1], k[h:h + 1], v[h:h + 1], record.head(h), first) for h in range(n_head)])  # [n_head, n_seq, d_head]
     else:
-        z = attend(q, k, v, record)  # [n_head, n_seq, d_head]
+        z = attend(q, k, v, record, first)  # [n_head, n_seq, d_head]
     z = record("z", z)  # [n_head, n_seq, d_head]
     merged = record("merged", merge_heads(z))  # [n_seq, n_embd]
     return linear(merged, w["attn.c_proj.weight"], w["attn.c_proj.bias"])  # [n_seq, n_embd]
 
 
-def attend(q, k, v, record=keep_nothing):
-    """Each query's mix of the values, weighted by softmax of its masked scores."""
+def attend(q, k, v, record=keep_nothing, first=None):
+    """Each query's mix of the values, weighted by softmax of its masked scores (queries at positions first, …)."""
     # unless record keeps them, the scores become the pattern in place (spare): at 1024 tokens each step's array
     # is [12 × 1024 × 1024], 48 MB, and the page's memory never shrinks
-    masked = record("masked_scores", masked_scores(q, k, record))  # [n_head, n_q, n_k]
+    masked = record("masked_scores", masked_scores(q, k, record, first))  # [n_head, n_q, n_k]
     pattern = record("pattern", softmax(masked, out=spare(record, "masked_scores", masked)))  # [n_head, n_q, n_k]
     return weighted_values(pattern, v)  # [n_head, n_q, d_head]
 
@@ -328,6 +339,13 @@ def block(x, w, n_head, eps, cache=None, layer=0, record=keep_nothing):
     ln2 = record("ln2.out", scale_shift(normalized, w["ln_2.weight"], w["ln_2.bias"]))  # [n_seq, n_embd]
     mlp_out = record("mlp_out", mlp(ln2, w, _within(record, "mlp.")))  # [n_seq, n_embd]
     return record("resid_post", x + mlp_out)  # [n_seq, n_embd]
+
+
+def keys_values(x, w, n_head, eps):
+    """The keys and values block() makes of x's positions: what a window of its queries attends to (a
+    kv_cache.KnownKeys)."""
+    _, k, v = project_qkv(layer_norm(x, w["ln_1.weight"], w["ln_1.bias"], eps), w, n_head)  # 2 x [n_head, n_seq, d_head]
+    return k, v
 
 
 def block_params(params, layer):

@@ -405,3 +405,64 @@ def test_at_a_long_prompt_the_check_prints_attention_a_head_at_a_time_as_the_who
     for name in names:
         assert reference.prints[f"blocks.1.{name}"].whole == fingerprint(trace[f"blocks.1.{name}"]), name
         assert reference.prints[f"blocks.1.{name}"].shape == trace[f"blocks.1.{name}"].shape, name
+
+
+def test_at_a_long_prompt_a_grid_takes_the_rows_it_shows_from_the_engine_bit_for_bit_the_whole_layers(model, monkeypatch):
+    """At 1024 tokens computing a whole layer again to show it took ~0.5 s: an unedited cell's grid now takes the
+    rows it shows from the engine's block run on those positions alone, over every position's keys and values
+    (Reference.rows). Oracle: the engine's whole forward pass (Model.run), which these rows must equal bit for
+    bit, upper triangle and −inf included; the layer is never computed whole. An edited layer's grids are the
+    cells' own values, computed again from their code."""
+    from gpt2cells.matmul import ROWS_ALONE_EXACT
+    from tests.notebook_session.test_default_notebook_session import colour_scale
+
+    monkeypatch.setattr("gpt2cells.notebook.reference.KEEP_BYTES", 0)  # as at 1024 tokens: no layer kept
+    monkeypatch.setattr("gpt2cells.notebook.reference.WINDOW_ROWS", 8)  # windows a fraction of the prompt, as there
+    prompt = 'prompt = "The quick brown fox jumps over the lazy dog. It\'s a test: 12345 and 3.14159, me@example.com!"'
+    page = Notebook(model, {"prompt": prompt})
+    page.check_later = True  # as the page's notebook is
+    page.run("all", layer=0)
+    ids = page.final_namespace()["ids"]
+    T, n_layer, n_head = len(ids), model.config.n_layer, model.config.n_head
+    assert T > 3 * 8, T
+    trace = model.run(ids)
+    (block,) = [unit for unit in page.session.units if unit.group is not None]
+    grids = {("ln_1", ""): "ln1.out", ("qkv", "v"): "attn.qkv", ("heads", "k_heads"): "attn.k",
+             ("scores", ""): "attn.scaled_scores", ("mask", ""): "attn.masked_scores", ("softmax", ""): "attn.pattern",
+             ("weighted_values", ""): "attn.z", ("merge_project", ""): "attn_out", ("gelu", ""): "mlp.post",
+             ("residual_2", ""): "resid_post"}
+    windows = [(0, 3, 0, T), (5, 13, 2, 9), (9, 10, T - 4, T), (T - 1, T, 0, T), (0, T, 0, 5)]
+
+    def shown(cell_id, tab, layer, head, r0, r1, c0, c1):
+        data = page.output_slice(cell_id, tab, layer, head, r0, r1, c0, c1)
+        return np.frombuffer(data, dtype="<f4").reshape(r1 - r0, c1 - c0)
+
+    def engine(name, layer, head):
+        value = trace[f"blocks.{layer}.{name}"]
+        if name == "attn.qkv":
+            value = np.split(value, 3, axis=-1)[2]  # the v tab
+        return value[head] if value.ndim == 3 else value  # [T, cols]
+
+    for phase in ("checking", "engine"):  # shown right after the run, and again once the check has run
+        assert set(marks(page, 1).values()) == {phase}
+        for layer in range(n_layer):
+            for (cell_id, tab), name in grids.items():
+                for head in (0, n_head - 1):
+                    for r0, r1, c0, c1 in windows:
+                        c1 = min(c1, engine(name, layer, head).shape[1])
+                        np.testing.assert_array_equal(shown(cell_id, tab, layer, head, r0, r1, c0, c1),
+                                                      engine(name, layer, head)[r0:r1, c0:c1], err_msg=f"{cell_id} {layer}")
+        # in the page no layer is computed again whole (on CPython, BLAS computes a few rows unlike many: the
+        # cells' own values are computed again, and must show the same)
+        assert (block.replay is None) == ROWS_ALONE_EXACT
+        while not page.check(10.0)["done"]:
+            pass
+    # every layer coloured as it ran: showing one needs no scale of the whole layer
+    softmax = page.state(page.cells["softmax"])["output"]
+    assert softmax["scales"] == [colour_scale(trace[f"blocks.{layer}.attn.pattern"]) for layer in range(n_layer)]
+    # GELU edited: its layers' grids from the GELU cell on are the cells' own values (ReLU), computed again
+    page.run("cell", "gelu", {"gelu": "activated = np.maximum(hidden, 0)\nactivated"}, layer=0)
+    hidden, activated = (shown(cell_id, "", 1, 0, 0, T, 0, 4 * model.config.n_embd) for cell_id in ("mlp_up", "gelu"))
+    np.testing.assert_array_equal(activated, np.maximum(hidden, 0))
+    assert block.replay is not None and block.replay.pass_index == 1
+    np.testing.assert_array_equal(hidden, page.session.value_at("mlp_up", 1))

@@ -14,10 +14,11 @@ import numpy as np
 from . import files
 from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
+from ..matmul import ROWS_ALONE_EXACT
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs, grid_view, last_expression_names, split_arrays
-from .reference import (CHUNK, EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs, prediction_change,
-                        shaped_prints, trace_names)
+from .reference import (BLOCK_PREFIX, CHUNK, EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs,
+                        prediction_change, shaped_prints, trace_names)
 from .session import Session
 from .units import Cell
 
@@ -89,6 +90,8 @@ class Notebook:
 
         self.update_sources(sources)
         self.generation = None
+        if self.reference is not None:
+            self.reference.forget_windows()  # the run's arrays need the room more than the grids' windows
         try:
             return self.session.run(mode, cell_id, relay)
         finally:
@@ -118,10 +121,40 @@ class Notebook:
         self.shown_reference = None
 
     def summarize_layer(self, value, source: str, layer: int):
-        return self.outputs.summarize(value, source, shown=layer == self.shown_layer)
+        # a long prompt's every layer is coloured as it runs: a grid shows another layer from a window of it
+        # (engine_rows), which cannot give the whole layer's colour scale
+        every_layer = self.reference is not None and not self.reference.short
+        return self.outputs.summarize(value, source, shown=every_layer or layer == self.shown_layer)
 
     def output_slice(self, cell_id, path, layer, head, r0, r1, c0, c1) -> bytes:
-        return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)
+        window = self.engine_rows(cell_id, path or "", int(layer), int(r0), int(r1))
+        if window is None:
+            return self.outputs.slice(cell_id, path, layer, head, r0, r1, c0, c1)
+        first, grid = window  # [selector, rows from position first, cols]
+        s = min(int(head), grid.shape[0] - 1)
+        values = grid[s, int(r0) - first:int(r1) - first, int(c0):int(c1)]  # [rows, cols]
+        return np.ascontiguousarray(values, dtype="<f4").tobytes()
+
+    def engine_rows(self, cell_id: str, key: str, layer: int, r0: int, r1: int):
+        """(first, [selector, rows, cols]): a block cell's grid at `layer` for positions first… covering
+        [r0, r1), made by the engine (Reference.rows: a window of the layer, not the layer) when the cell's value
+        there is the engine's: pristine (no edit before it) and not found to differ ("engine", or "checking"
+        until the check says), and the engine's rows computed alone are the whole layer's bit for bit (in the page;
+        not with BLAS). None: slice the cell's own value, computed again from its code if let go."""
+        cell = self.cells.get(cell_id)
+        if cell is None or cell.spec.group is None or cell.status != "ok" or self.reference is None or not ROWS_ALONE_EXACT:
+            return None
+        deltas = self.deltas.get(cell_id) or []
+        delta = deltas[layer] if 0 <= layer < len(deltas) else None
+        if not delta or not delta.get("pristine") or delta["mark"] not in ("engine", "checking"):
+            return None
+        shapes = cell.summaries[layer].shapes if layer < len(cell.summaries) else None
+        names = trace_names(cell.spec.trace)
+        if not shapes or key not in shapes or not all(name.startswith(BLOCK_PREFIX) for name in names):
+            return None
+        first, values = self.reference.rows(layer, r0, r1, self.reference.entering(layer))
+        matched = match_tabs(shapes, [values[name[len(BLOCK_PREFIX):]] for name in names])
+        return None if matched is None else (first, grid_view(matched[key], layered=False)[0])
 
     def output_scale(self, cell_id, path, layer) -> dict:
         return self.outputs.scale(cell_id, path, layer)
@@ -228,7 +261,7 @@ class Notebook:
             self.unchecked[(cell.id, layer)] = (names, None)
             return {"mark": "checking", "pristine": pristine}
         references = self.reference.values(names, layer)
-        matched = match_tabs(arrays, references)
+        matched = match_tabs(shapes_of(arrays), references)
         if matched is None:
             result = {"shape": [list(references[0].shape), list(np.shape(next(iter(arrays.values()))))]}
         else:
@@ -293,7 +326,7 @@ class Notebook:
             if self.reference is None or not trace_names(cell.spec.trace):
                 raise KeyError(f"cell {cell_id!r} has no engine value to compare with")
             arrays = split_arrays(self.cell_value(cell_id, layer), last_expression_names(cell.source))
-            matched = match_tabs(arrays, self.reference.values(trace_names(cell.spec.trace), layer)) if arrays else None
+            matched = match_tabs(shapes_of(arrays), self.reference.values(trace_names(cell.spec.trace), layer)) if arrays else None
             if matched is None:
                 raise KeyError(f"cell {cell_id!r}: its value and the engine's differ in shape")
             shown = self.shown_reference = (cell_id, layer, matched, arrays)
@@ -379,6 +412,10 @@ def traced_names(specs) -> tuple[list[str], dict]:
         if len(names) == 1 and len(tabs) > 1:
             splits[names[0]] = len(tabs)
     return block_names, splits
+
+
+def shapes_of(arrays: dict) -> dict:
+    return {tab: np.shape(array) for tab, array in arrays.items()}
 
 
 def token_labels(namespace: dict) -> list[str] | None:

@@ -41,10 +41,12 @@ SCALE_SAMPLE = 1 << 14  # a bigger array's colour scale is read from evenly spac
 class LayerSummary:
     """What describing a block cell needs from one layer's value once the value itself is let go: a block
     cell's values are not kept for every layer (at 1024 tokens three [12 × T × T] arrays a layer would not fit
-    in the page's memory); the grid asks for a layer's value again (`value_at`) when it is shown."""
+    in the page's memory); the grid asks for a layer's value again (`value_at`) when it is shown (or, unedited,
+    the rows it shows from the engine: Notebook.engine_rows)."""
     shapes: dict | None = None  # tab name -> the array's shape, when the value is numeric arrays
     # tab name -> heat_scale of this layer's array, for the layer the page shows (colouring every layer as it
-    # runs was a tenth of a 10-token run's time; `Outputs.scale` colours another when it is shown)
+    # runs was a tenth of a 10-token run's time; `Outputs.scale` colours another when it is shown; at a long prompt
+    # every layer is coloured as it runs: Notebook.summarize_layer)
     scales: dict = field(default_factory=dict)
     focus: dict = field(default_factory=dict)  # tab name -> [row, col] of a vocabulary-wide array's prediction
     value: object = None  # any other value, kept as is (a dict, a small Table, text)

@@ -9,7 +9,8 @@ compared element by element. A short prompt's engine values are kept whole (with
 layer is computed again from its resid_pre when a value of it differs (one layer at a time). So a new prompt
 costs one extra pass through the blocks (the page shows the run first and checks it after), a later run of the
 same prompt fingerprints alone, and an edit's Δ the layer the page shows (notebook.py compares another layer
-when it is shown).
+when it is shown). A grid showing a layer whose cells are unedited takes the rows it shows from `rows`: at a
+long prompt the block run on those positions alone, over every position's keys and values.
 
 `compare(value, reference)` says how a cell's value differs from the engine's: equal within RELATIVE, the
 largest |Δ| and its size relative to the reference's largest value, NaN/inf the edit brought in, or a
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import steps
+from ..kv_cache import KnownKeys
 from ..matmul import matmul_nt
 
 RELATIVE = 1e-5  # a value equals the engine's when max |Δ| ≤ RELATIVE × max |reference|
@@ -38,6 +40,8 @@ BITS_SEGMENT = 16
 SMALL = 1 << 16  # values a fingerprint keeps as they are (their bytes): cheaper than a product, and exact
 KEEP_BYTES = 128 << 20  # the engine's values of every layer are kept if they fit in this (a short prompt's do)
 CHUNK = 1 << 20  # values compared at a time, so comparing [T × 50257] logits needs a few MB, not a GB
+WINDOW_ROWS = 64  # a window of a layer's values (`Reference.rows`) covers whole blocks of this many positions
+WINDOWS_KEPT = 3  # windows kept for the grids that ask again (GPT-2 medium at 1024 tokens: ~17 MB each)
 
 
 def trace_names(trace: str | None) -> list[str]:
@@ -156,6 +160,8 @@ class Reference:
         self.shown: tuple[int, dict] | None = None  # (layer, its recorded trace): the one layer kept whole
         self.kept: dict[int, dict] = {}  # layer -> its recorded trace, when every layer's fit in KEEP_BYTES
         self.kept_outside: dict[str, np.ndarray] = {}  # "logits", ... for a prompt whose layers are kept
+        self.known: tuple | None = None  # (layer, every position's keys, values there): what windows attend over
+        self.windows: dict[tuple[int, int, int], dict] = {}  # (layer, first, stop) -> that window's values, oldest first
         n_seq, n_head, n_embd = len(self.ids), config.n_head, config.n_embd
         # about the bytes of one layer's trace: three [n_head, T, T] attention arrays and some twenty rows of
         # n_embd per position (ln, q, k, v, z, outputs, residuals, the MLP's 2 × 4 · n_embd)
@@ -224,6 +230,57 @@ class Reference:
             self.shown = (index, {name: recorded[name] for name in recorded if name in wanted})
         return recorded
 
+    def entering(self, index: int) -> np.ndarray:
+        """resid_pre of block index [T, n_embd]: the engine's once made; before that the cells' own (`held`),
+        which is the engine's when no cell before the block's is edited (the notebook asks only then)."""
+        if index < len(self.resid):
+            return self.resid[index]
+        shape = (len(self.ids), self.model.config.n_embd)
+        for array in self.held(index):
+            if array.shape == shape and array.dtype == np.float32:
+                return array
+        while len(self.resid) <= index:
+            self.layer(len(self.resid) - 1, ())
+        return self.resid[index]
+
+    def rows(self, index: int, r0: int, r1: int, resid_pre: np.ndarray) -> tuple[int, dict]:
+        """(first, values): block `index`'s values of the names the cells show at positions [first, stop), a
+        window around [r0, r1), from the block's input resid_pre [T, n_embd]: steps.block run on those positions
+        alone, attending over every position's keys and values (KnownKeys, made once per layer). What a grid
+        shows of a layer at 1024 tokens then costs the layer's keys and values and a window's worth of the
+        rest, not the layer (~0.1 s, not ~0.5). The values are bit for bit those rows of the whole pass's: each
+        row is the same sums in the same order (softmax's rows are as long; the window starts at an even
+        position and holds two or more, so the SIMD kernel pairs its rows as it pairs the pass's)."""
+        n_seq = len(self.ids)
+        first, stop = r0 // WINDOW_ROWS * WINDOW_ROWS, min(n_seq, -(-r1 // WINDOW_ROWS) * WINDOW_ROWS)
+        if stop - first == 1:  # a single query would take attention's one-query path (einsum): take two
+            first = max(0, first - 2)
+        if index in self.kept:
+            return first, {name: value[..., first:stop, :] for name, value in self.kept[index].items()}
+        key = (index, first, stop)
+        if key not in self.windows:
+            config, params = self.model.config, self.model.params
+            w = steps.block_params(params, index)
+            if self.known is None or self.known[0] != index:
+                self.known = None  # the last layer's keys go before this one's are made
+                self.known = (index, *steps.keys_values(resid_pre, w, config.n_head, config.layer_norm_epsilon))
+            _, keys, values = self.known
+            recorded: dict = {}
+
+            def record(name, value):
+                if name in self.layer_names:
+                    recorded[name] = value
+                return value
+
+            record.keeps = lambda name: name in self.layer_names
+            steps.block(resid_pre[first:stop], w, config.n_head, config.layer_norm_epsilon,
+                        cache=KnownKeys(first, keys, values), layer=index, record=record)
+            while len(self.windows) >= WINDOWS_KEPT:
+                del self.windows[next(iter(self.windows))]
+            self.windows[key] = recorded
+        self.windows[key] = self.windows.pop(key)  # now the newest
+        return first, self.windows[key]
+
     def shared(self, index: int, resid: np.ndarray) -> np.ndarray:
         """resid, or the cells' own array equal to it bit for bit (their residual stream entering block index,
         as an unedited run has it): one copy kept, not two (GPT-2 medium at 1024 tokens: 96 MB)."""
@@ -277,6 +334,11 @@ class Reference:
         """Let the layer kept whole go (its [n_head × T × T] arrays); it is computed again when asked for."""
         self.shown = None
 
+    def forget_windows(self) -> None:
+        """Let the windows kept for the grids go, and the keys they were made with: made again when asked for."""
+        self.windows.clear()
+        self.known = None
+
     def values(self, names: list[str], layer: int = 0) -> list[np.ndarray]:
         """The engine's arrays for trace names ({i} = layer), in the order asked."""
         block = [n[len(BLOCK_PREFIX):] for n in names if n.startswith(BLOCK_PREFIX)]
@@ -319,14 +381,14 @@ class Reference:
         return steps.softmax(steps.unembed(last, params["wte.weight"])[0])  # [n_vocab]
 
 
-def match_tabs(arrays: dict, references: list) -> dict | None:
-    """The reference array for each of a cell's arrays ({tab: array}): one trace name per tab, or one trace
-    split along its last axis into the tabs (the qkv cell shows [T, 3·n_embd] as q, k, v). None: no match."""
-    names = list(arrays)
+def match_tabs(shapes: dict, references: list) -> dict | None:
+    """The reference array for each of a cell's tabs ({tab: its array's shape}): one trace name per tab, or one
+    trace split along its last axis into the tabs (the qkv cell shows [T, 3·n_embd] as q, k, v). None: no match."""
+    names = list(shapes)
     if len(references) == len(names):
         return dict(zip(names, references))
     if len(references) == 1 and len(names) > 1:
-        widths = [np.shape(arrays[n])[-1] for n in names]
+        widths = [shapes[n][-1] for n in names]
         reference = references[0]
         if sum(widths) == reference.shape[-1]:
             parts = np.split(reference, np.cumsum(widths)[:-1], axis=-1)

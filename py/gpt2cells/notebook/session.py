@@ -10,9 +10,10 @@ stale.
 A group keeps none of its passes' values (at 1024 tokens every layer's [n_head × T × T] attention arrays
 would not fit in the page's memory): each pass's value is summarized (`summarize`) and let go, and the names
 each pass read are kept, so `value_at` computes any layer's value again, from the cells' own code, when the
-page shows it. Nor does the namespace after a group keep the arrays it bound that no later cell reads (the last
-layer's scores, pattern, MLP activations: 200 MB at 1024 tokens); a cell edited to read one gets it back, from
-the last pass computed again (`restore_let_go`).
+page shows it (an unedited layer's grids take their rows from the engine instead: Notebook.engine_rows). Nor
+does the namespace after a group keep the arrays it bound that no later cell reads (the last layer's scores,
+pattern, MLP activations: 200 MB at 1024 tokens); a cell edited to read one gets it back, from the last pass
+computed again (`restore_let_go`).
 
 What the cells' values look like is not the session's business: after a unit runs it hands its cells and
 the namespace they reached to `describe_outputs`.
