@@ -70,6 +70,26 @@ def exp_vs_float64():
                                            equal_nan=True))}  # not contiguous: NumPy's exp
 
 
+def windows_differing(model, ids, trace):
+    """Rows of a layer computed alone (the notebook's grids: Reference.rows, windows of 8 positions here) that
+    differ in a bit from the whole pass's, through the kernel, which pairs rows."""
+    from gpt2cells.notebook import reference
+    reference.WINDOW_ROWS = 8
+    names = ["ln1.out", "attn.qkv", "attn.q", "attn.k", "attn.v", "attn.scaled_scores", "attn.masked_scores",
+             "attn.pattern", "attn.z", "attn_out", "resid_mid", "ln2.out", "mlp.pre", "mlp.post", "mlp_out"]
+    engine = reference.Reference(model, ids, names)
+    differing, T = [], len(ids)
+    for layer in range(model.config.n_layer):
+        for r0, r1 in ((0, 3), (5, 13), (30, 47), (T - 9, T - 1), (T - 1, T)):
+            first, values = engine.rows(layer, r0, r1, trace[f"blocks.{layer}.resid_pre"])
+            assert first <= r0 and r1 <= first + values["ln1.out"].shape[0]
+            for name in [*names, "resid_post"]:
+                whole = trace[f"blocks.{layer}.{name}"][..., first:first + values[name].shape[-2], :]
+                if not np.array_equal(values[name], whole):
+                    differing.append(f"layer {layer}, rows {r0}:{r1}, {name}")
+    return differing
+
+
 work = WORK_DIR  # set by pyodide_engine.mjs
 inputs = json.load(open(f"{work}/inputs.json"))
 from_path = gpt2cells.load(f"{work}/tiny.zip")
@@ -97,6 +117,7 @@ json.dump({
     "kernel_vs_einsum": kernel_vs_einsum(),
     "exp_kernel": gpt2cells.exp.kernel is not None,
     "exp_vs_float64": exp_vs_float64(),
+    "windows_differing": windows_differing(from_mapping, ids, trace),
 }, open(f"{work}/outputs.json", "w"))
 '''
 
@@ -133,6 +154,7 @@ def test_engine_in_pyodide_matches_hf(engine, tiny_zip, tiny_hf, bpe_dir, tmp_pa
     exp = out["exp_vs_float64"]
     assert out["exp_kernel"] and exp.pop("ulps") <= max(1, exp.pop("numpy_ulps"))
     assert exp == {"outside_as_numpy": True, "in_place": True, "every_length": True, "strided": True}
+    assert out["windows_differing"] == []  # a window of a layer (what a grid shows) is the whole pass's, bit for bit
     with torch.no_grad():
         expected = tiny_hf(torch.tensor([ids])).logits[0].numpy()
         greedy = tiny_hf.generate(torch.tensor([ids[:5]]), max_new_tokens=20, do_sample=False,

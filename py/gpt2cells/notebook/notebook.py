@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
+from ..matmul import ROWS_ALONE_EXACT
 from . import files
 from .default_cells import CONTRACT, GROUPS, PARTS, default_cells
 from .execute import CellRun
-from ..matmul import ROWS_ALONE_EXACT
 from .generation import Generation, new_tokens_room
 from .outputs import Outputs, grid_view, last_expression_names, split_arrays
 from .reference import (BLOCK_PREFIX, CHUNK, EQUAL, LogitRows, Reference, combine, compare, difference, match_tabs,
@@ -138,15 +138,17 @@ class Notebook:
     def engine_rows(self, cell_id: str, key: str, layer: int, r0: int, r1: int):
         """(first, [selector, rows, cols]): a block cell's grid at `layer` for positions first… covering
         [r0, r1), made by the engine (Reference.rows: a window of the layer, not the layer) when the cell's value
-        there is the engine's: pristine (no edit before it) and not found to differ ("engine", or "checking"
-        until the check says), and the engine's rows computed alone are the whole layer's bit for bit (in the page;
-        not with BLAS). None: slice the cell's own value, computed again from its code if let go."""
+        there is the engine's bit for bit: pristine (no edit before it) and not found to differ (the engine's
+        fingerprint, or "checking" until the check says), and the engine's rows computed alone are the whole
+        layer's (in the page; not with BLAS). None: slice the cell's own value, computed again from its code if
+        let go."""
         cell = self.cells.get(cell_id)
-        if cell is None or cell.spec.group is None or cell.status != "ok" or self.reference is None or not ROWS_ALONE_EXACT:
+        if not ROWS_ALONE_EXACT or cell is None or cell.spec.group is None or cell.status != "ok" or self.reference is None:
             return None
         deltas = self.deltas.get(cell_id) or []
-        delta = deltas[layer] if 0 <= layer < len(deltas) else None
-        if not delta or not delta.get("pristine") or delta["mark"] not in ("engine", "checking"):
+        delta = (deltas[layer] if 0 <= layer < len(deltas) else None) or {}
+        exact = delta.get("mark") == "checking" or (delta.get("mark") == "engine" and delta.get("max_abs") == 0)
+        if not (exact and delta.get("pristine")):
             return None
         shapes = cell.summaries[layer].shapes if layer < len(cell.summaries) else None
         names = trace_names(cell.spec.trace)
