@@ -147,6 +147,7 @@ def _bench_switch():
         "layer_ms": ms({layer}, 0, 0),  # another layer: every grid of it, at its first rows
         "head_ms": ms({layer}, 3, 0),  # another head of it
         "layer_last_rows_ms": ms({layer} + 1, 0, {n_seq} - rows),  # another layer again, at its last rows
+        "scroll_ms": ms({layer} + 1, 0, {n_seq} // 2),  # that layer's grids scrolled to rows not shown yet
         "grids": len(grids),
     }})
 _bench_switch()

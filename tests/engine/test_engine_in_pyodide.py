@@ -72,7 +72,7 @@ def exp_vs_float64():
 
 def windows_differing(model, ids, trace):
     """Rows of a layer computed alone (the notebook's grids: Reference.rows, windows of 8 positions here) that
-    differ in a bit from the whole pass's, through the kernel, which pairs rows."""
+    differ in a bit from the whole pass's, through the SIMD kernel."""
     from gpt2cells.notebook import reference
     reference.WINDOW_ROWS = 8
     names = ["ln1.out", "attn.qkv", "attn.q", "attn.k", "attn.v", "attn.scaled_scores", "attn.masked_scores",
