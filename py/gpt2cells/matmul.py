@@ -47,8 +47,8 @@ def load_wasm_kernels(path):
 BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kernels := load_wasm_kernels(path))),
                              ("einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @", {}))
 # Whether a row of the product is the same sums in the same order whatever rows come with it: the wasm kernel's
-# and einsum's are (the kernel pairs rows, so from an even row on), BLAS may block a few rows unlike many. Where
-# they are, rows of a layer computed alone are those of the whole layer bit for bit (Reference.rows).
+# and einsum's are (tests/engine/test_engine_in_pyodide.py), BLAS may block a few rows unlike many. Where they
+# are, rows of a layer computed alone are those of the whole layer bit for bit (Reference.rows).
 ROWS_ALONE_EXACT = BACKEND != "numpy @"
 
 
