@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -106,18 +107,34 @@ def megabytes(n: int) -> str:
 def atomic_output(out: Path):
     """Yield (file, temp path) in out's folder; rename over `out` only if the block finishes.
 
-    Any exception, KeyboardInterrupt included, removes the temp file: no partial zip is ever left.
+    Any exception, KeyboardInterrupt included, removes the temp file: no partial zip is ever left. That takes
+    a Ctrl-C CPython only prints, too: one landing in a weakref callback or a __del__ (importlib's module locks
+    run such) goes to sys.unraisablehook, and the conversion runs on (seen once in CI); it is noted there while
+    the block runs, and raised before out is replaced.
     """
+    dropped_ctrl_c, hook = [], sys.unraisablehook
+
+    def unraisable(info):
+        if issubclass(info.exc_type, KeyboardInterrupt):
+            dropped_ctrl_c.append(info.exc_type)
+        else:
+            hook(info)
+
     fd, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     temp = Path(temp_name)
+    sys.unraisablehook = unraisable
     try:
         with os.fdopen(fd, "w+b") as file:
             yield file, temp
+        if dropped_ctrl_c:
+            raise KeyboardInterrupt
         os.chmod(temp, 0o666 & ~current_umask())  # mkstemp makes 0600; a model file is for sharing
         os.replace(temp, out)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    finally:
+        sys.unraisablehook = hook
 
 
 def current_umask() -> int:
