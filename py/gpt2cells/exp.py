@@ -25,7 +25,7 @@ def load_kernel(path):
         function = ctypes.CDLL(str(path)).exp_f32
     except OSError:  # an engine without wasm SIMD
         return None
-    function.argtypes, function.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None  # x, out; n
+    function.restype = None  # arguments: x, out addresses; n (no argtypes, as matmul.load_wasm_kernels says why)
     return function
 
 
@@ -33,10 +33,19 @@ kernel = load_kernel(Path(__file__).with_name("exp_f32.so"))
 
 
 def exp(x, out):
-    """e^x into out, float32 arrays of one shape (out may be x itself)."""
-    if (kernel is not None and x.dtype == out.dtype == np.float32 and x.shape == out.shape
-            and x.flags.c_contiguous and out.flags.c_contiguous and out.flags.writeable
-            and (out is x or not np.may_share_memory(x, out))):
-        kernel(address(x), address(out), x.size)
+    """e^x into out, float32 arrays of one shape (out may be x itself); e^x past float32's range is inf."""
+    if kernel is not None and kernel_takes(x, out):
+        source = address(x)
+        kernel(source, source if out is x else address(out), x.size)
         return out
-    return np.exp(x, out=out)
+    with np.errstate(over="ignore"):  # inf where float32 ends, as the kernel gives it, without a warning
+        return np.exp(x, out=out)
+
+
+def kernel_takes(x, out):
+    if not (x.dtype == out.dtype == np.float32 and x.flags.c_contiguous):
+        return False
+    if out is x:  # in place, as the steps call it: the checks below hold or fail for both at once
+        return x.flags.writeable
+    return (x.shape == out.shape and out.flags.c_contiguous and out.flags.writeable
+            and not np.may_share_memory(x, out))

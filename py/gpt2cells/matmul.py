@@ -11,7 +11,8 @@ product and sum is float32.
   The module has one function per weight dtype: matmul_nt (float32 w) and matmul_nt_f16 (float16 w, widened
   in registers, so a float16 model stays float16 in memory and decode reads half the bytes; it works on x times
   2^56, which it writes into a scratch array we pass, and declines x too large or too small for that (see
-  matmul_nt.wat): einsum computes those).
+  matmul_nt.wat): einsum computes those). Attention's per-head products go through the module too
+  (matmul_nt_heads, matmul_heads): every head in one call.
 
 Every backend sums the same products in float32, so results agree to float32 rounding (tests: ≤ 1e-4 on logits
 against Hugging Face, and kernel vs einsum directly).
@@ -37,19 +38,39 @@ def load_wasm_kernels(path):
         module = ctypes.CDLL(str(path))
     except OSError:  # the engine lacks a wasm feature the module uses, so it does not compile
         return None
-    pointers, sizes = [ctypes.c_void_p] * 3, [ctypes.c_int] * 3  # x, w, out; n, k, m
-    module.matmul_nt.argtypes, module.matmul_nt.restype = pointers + sizes, None
-    # float16: a scratch array for x · 2^56 too; it returns 0 when x is out of its range (out not written)
-    module.matmul_nt_f16.argtypes, module.matmul_nt_f16.restype = pointers + sizes + [ctypes.c_void_p], ctypes.c_int
-    return {np.dtype(np.float32): module.matmul_nt, np.dtype(np.float16): module.matmul_nt_f16}
+    # No argtypes: ctypes passes a Python int as a C int bit for bit (an address past 2 GiB too: wasm32's
+    # addresses are 32 bits, read unsigned), where converting through argtypes cost ~4 µs a call in Pyodide
+    # (~0.2 ms of a decoded token). Arguments: x, w, out addresses; n, k, m; float16 also the scratch array's
+    # address (x · 2^56), and it returns 0 when x is out of its range (out not written).
+    module.matmul_nt.restype, module.matmul_nt_f16.restype = None, ctypes.c_int
+    # every head of attention in one call: x, w, out addresses; heads, n, k, m; values from one head to the next
+    # in x and in w (out is [heads, n, m])
+    module.matmul_nt_heads.restype = module.matmul_nn_heads.restype = None
+    return {np.dtype(np.float32): module.matmul_nt, np.dtype(np.float16): module.matmul_nt_f16,
+            "nt heads": module.matmul_nt_heads, "nn heads": module.matmul_nn_heads}
+
+
+def address(a):
+    """Where an array's data starts (its first value). ctypes' own view of a writable buffer is ~3x faster than
+    a.ctypes.data in Pyodide (a decoded token takes ~170 of these)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):  # read-only, empty, or not contiguous
+        return a.ctypes.data
 
 
 BACKEND, wasm_kernels = next(((name, kernels) for name, path in KERNELS if (kernels := load_wasm_kernels(path))),
                              ("einsum (no BLAS)" if sys.platform == "emscripten" else "numpy @", {}))
-# Whether a row of the product is the same sums in the same order whatever rows come with it: the wasm kernel's
-# and einsum's are (tests/engine/test_engine_in_pyodide.py), BLAS may block a few rows unlike many. Where they
-# are, rows of a layer computed alone are those of the whole layer bit for bit (Reference.rows).
+# Whether a row of the product is the same sums in the same order whatever rows come with it (two rows or more:
+# the kernel's one-row path, decoding's, sums in another order): the wasm kernel's and einsum's are
+# (tests/engine/test_engine_in_pyodide.py), BLAS may block a few rows unlike many. Where they are, rows of a
+# layer computed alone are those of the whole layer bit for bit (Reference.rows).
 ROWS_ALONE_EXACT = BACKEND != "numpy @"
+# The float16 kernel's scratch array for x · 2^56, made once for every x up to this size (a decoded token's row,
+# a short prompt's rows): a new array and its address each call cost more than the kernel's sums over a
+# 768 × 768 float16 weight (decoding a token makes 49 calls).
+SCRATCH = np.empty(1 << 16 if wasm_kernels else 0, dtype=np.float32)
+SCRATCH_ADDRESS = address(SCRATCH) if wasm_kernels else None
 
 
 def matmul_nt(x, w):
@@ -57,21 +78,69 @@ def matmul_nt(x, w):
     kernel = wasm_kernels.get(w.dtype)
     if kernel is not None and kernel_takes(x, w):
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-        out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)  # [n, m]
+        (n, k), m = x.shape, w.shape[0]
+        out = np.empty((n, m), dtype=np.float32)  # [n, m]
         if w.dtype == np.float32:
-            kernel(address(x), address(w), address(out), x.shape[0], x.shape[1], w.shape[0])
+            kernel(address(x), address(w), address(out), n, k, m)
             return out
-        scaled = np.empty_like(x)  # [n, k] the kernel's x · 2^56
-        if kernel(address(x), address(w), address(out), x.shape[0], x.shape[1], w.shape[0], address(scaled)):
+        scratch = None if x.size <= SCRATCH.size else np.empty_like(x)  # [n, k] the kernel's x · 2^56
+        if kernel(address(x), address(w), address(out), n, k, m, SCRATCH_ADDRESS if scratch is None else address(scratch)):
             return out
     return np.einsum("...j,kj->...k", x, w) if sys.platform == "emscripten" else x @ w.T  # [n, m]
 
 
-def address(a):
-    """Where a C-contiguous array's data starts. ctypes' own view of a writable buffer is ~3x faster than
-    a.ctypes.data in Pyodide (a decoded token takes ~200 of these)."""
-    return ctypes.addressof(ctypes.c_char.from_buffer(a)) if a.flags.writeable and a.size else a.ctypes.data
-
-
 def kernel_takes(x, w):
     return x.dtype == np.float32 and x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.shape[1] % 4 == 0
+
+
+# ---- attention: each head's product, every head in one call ----
+
+def matmul_nt_heads(x, w):
+    """x [h, n, k] times w [h, m, k] transposed, head by head → [h, n, m] float32 (attention's scores)."""
+    kernel = wasm_kernels.get("nt heads")
+    if kernel is not None and heads_take(x, w) and x.shape[2] == w.shape[2] and x.shape[2] % 4 == 0:
+        return heads_product(kernel, x, w, w.shape[1])
+    return head_by_head(x, w.transpose(0, 2, 1))  # [h, n, m]
+
+
+def matmul_heads(x, w):
+    """x [h, n, k] times w [h, k, m], head by head → [h, n, m] float32 (attention's pattern times the values)."""
+    kernel = wasm_kernels.get("nn heads")
+    if kernel is not None and heads_take(x, w) and x.shape[2] == w.shape[1] and w.shape[2] % 4 == 0:
+        return heads_product(kernel, x, w, w.shape[2])
+    return head_by_head(x, w)  # [h, n, m]
+
+
+def head_by_head(x, w):
+    """x [h, n, k] @ w [h, k, m] through matmul_nt a head at a time, into one array: each head's product is then
+    what matmul_nt gives whether the other heads come with it or not (a record that takes attention a head at a
+    time sees the values of the pass over every head; einsum over all heads sums in another order)."""
+    out = np.empty((len(x), x.shape[1], w.shape[2]), dtype=np.float32)  # [h, n, m]
+    for h, (x_h, w_h) in enumerate(zip(x, w)):
+        out[h] = matmul_nt(x_h, w_h.T)  # [n, m], into place: no list of every head's product beside them
+    return out
+
+
+def heads_take(x, w):
+    return x.dtype == w.dtype == np.float32 and x.ndim == w.ndim == 3 and len(x) == len(w)
+
+
+def heads_product(kernel, x, w, m):
+    (x, x_at, x_step), (w, w_at, w_step) = heads_laid_out(x), heads_laid_out(w)
+    heads, n, k = x.shape
+    out = np.empty((heads, n, m), dtype=np.float32)  # [h, n, m]
+    kernel(x_at, w_at, address(out), heads, n, k, m, x_step, w_step)
+    return out
+
+
+def heads_laid_out(a):
+    """(a, its address, values from one head's start to the next's), each head a C-contiguous block: a itself
+    when it is laid out so (a KV cache's heads, a capacity apart; the heads of one decoded position), else a copy."""
+    heads, rows, cols = a.shape
+    head_step, row_step, col_step = a.strides
+    if (col_step == 4 or cols <= 1) and (row_step == 4 * cols or rows <= 1) and head_step >= 0 and head_step % 4 == 0:
+        # head 0's block starts where a does and is C-contiguous, so ctypes takes its buffer (a view with gaps
+        # between heads has none to take: a.ctypes.data, twice the time)
+        return a, address(a[0] if heads else a), head_step // 4
+    a = np.ascontiguousarray(a)
+    return a, address(a), rows * cols

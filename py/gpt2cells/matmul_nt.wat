@@ -63,7 +63,7 @@
         (local.set $row (i32.add (local.get $row) (local.get $kb)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows))))
-  (func (export "matmul_nt") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32)
+  (func $matmul_nt (export "matmul_nt") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32)
     (local $j i32) (local $i i32) (local $p i32) (local $kb i32) (local $k32 i32) (local $xp i32) (local $yp i32) (local $o i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $w4 i32) (local $w5 i32)
     (local $xv v128) (local $yv v128) (local $wv v128)
@@ -256,6 +256,188 @@
             (br $each_i1)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows1))))
+  ;; ---- attention, every head in one call: matmul_nt_heads and matmul_nn_heads ----
+  ;; A head's product is small when one query decodes a token (1 × 64 by 64 × n_past): a call per head cost
+  ;; more than its arithmetic, so these take all heads at once. Head h's x starts $x_step values after head
+  ;; h - 1's, its w $w_step values after (a KV cache's heads lie a capacity apart); out is [heads, n, m].
+
+  ;; out[h, i, j] = sum_p x[h, i, p] * w[h, j, p]: matmul_nt for each head (the same sums, bit for bit).
+  (func (export "matmul_nt_heads") (param $x i32) (param $w i32) (param $out i32) (param $heads i32) (param $n i32) (param $k i32) (param $m i32) (param $x_step i32) (param $w_step i32)
+    (local $h i32)
+    (block $done
+      (loop $each_h
+        (br_if $done (i32.ge_u (local.get $h) (local.get $heads)))
+        (call $matmul_nt (local.get $x) (local.get $w) (local.get $out) (local.get $n) (local.get $k) (local.get $m))
+        (local.set $x (i32.add (local.get $x) (i32.shl (local.get $x_step) (i32.const 2))))
+        (local.set $w (i32.add (local.get $w) (i32.shl (local.get $w_step) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.shl (i32.mul (local.get $n) (local.get $m)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $each_h))))
+
+  ;; out[h, i, j] = sum_p x[h, i, p] * w[h, p, j] (x [heads, n, k], w [heads, k, m], m % 4 == 0): each head's
+  ;; attention pattern times its values, where w's rows are the values as the cache holds them. Each out value
+  ;; is one sum over p in order, whatever rows or columns come with it. Two rows of x at a time, 16 columns
+  ;; (eight sums side by side, sharing each load of w: one row alone measured ~25 % slower at 1024 tokens);
+  ;; a last odd row 32 columns at a time; the last m % 16 (or % 32) columns 4 at a time.
+  (func (export "matmul_nn_heads") (param $x i32) (param $w i32) (param $out i32) (param $heads i32) (param $n i32) (param $k i32) (param $m i32) (param $x_step i32) (param $w_step i32)
+    (local $h i32) (local $i i32) (local $j i32) (local $p i32) (local $xrow i32) (local $yrow i32) (local $wp i32) (local $o i32) (local $mb i32) (local $kb i32)
+    (local $xs v128) (local $ys v128) (local $wv v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $mb (i32.shl (local.get $m) (i32.const 2)))  ;; bytes per row of w and of out
+    (local.set $kb (i32.shl (local.get $k) (i32.const 2)))  ;; bytes per row of x
+    (block $done_h
+      (loop $each_h
+        (br_if $done_h (i32.ge_u (local.get $h) (local.get $heads)))
+        (local.set $i (i32.const 0))
+        (block $done_i2
+          (loop $each_i2
+            (br_if $done_i2 (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $n)))
+            (local.set $xrow (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $kb))))
+            (local.set $yrow (i32.add (local.get $xrow) (local.get $kb)))
+            (local.set $o (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $mb))))
+            (local.set $j (i32.const 0))  ;; bytes into the row
+            (block $done16
+              (loop $each16
+                (br_if $done16 (i32.gt_u (i32.add (local.get $j) (i32.const 64)) (local.get $mb)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $a1 (v128.const i32x4 0 0 0 0))
+                (local.set $a2 (v128.const i32x4 0 0 0 0))
+                (local.set $a3 (v128.const i32x4 0 0 0 0))
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $b1 (v128.const i32x4 0 0 0 0))
+                (local.set $b2 (v128.const i32x4 0 0 0 0))
+                (local.set $b3 (v128.const i32x4 0 0 0 0))
+                (local.set $wp (i32.add (local.get $w) (local.get $j)))
+                (local.set $p (i32.const 0))
+                (block $done_p
+                  (loop $each_p
+                    (br_if $done_p (i32.ge_u (local.get $p) (local.get $kb)))
+                    (local.set $xs (v128.load32_splat (i32.add (local.get $xrow) (local.get $p))))
+                    (local.set $ys (v128.load32_splat (i32.add (local.get $yrow) (local.get $p))))
+                    (local.set $wv (v128.load offset=0 (local.get $wp)))
+                    (local.set $a0 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a0)))
+                    (local.set $b0 (f32x4.relaxed_madd (local.get $ys) (local.get $wv) (local.get $b0)))
+                    (local.set $wv (v128.load offset=16 (local.get $wp)))
+                    (local.set $a1 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a1)))
+                    (local.set $b1 (f32x4.relaxed_madd (local.get $ys) (local.get $wv) (local.get $b1)))
+                    (local.set $wv (v128.load offset=32 (local.get $wp)))
+                    (local.set $a2 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a2)))
+                    (local.set $b2 (f32x4.relaxed_madd (local.get $ys) (local.get $wv) (local.get $b2)))
+                    (local.set $wv (v128.load offset=48 (local.get $wp)))
+                    (local.set $a3 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a3)))
+                    (local.set $b3 (f32x4.relaxed_madd (local.get $ys) (local.get $wv) (local.get $b3)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $mb)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (br $each_p)))
+                (v128.store offset=0 (i32.add (local.get $o) (local.get $j)) (local.get $a0))
+                (v128.store offset=16 (i32.add (local.get $o) (local.get $j)) (local.get $a1))
+                (v128.store offset=32 (i32.add (local.get $o) (local.get $j)) (local.get $a2))
+                (v128.store offset=48 (i32.add (local.get $o) (local.get $j)) (local.get $a3))
+                (v128.store offset=0 (i32.add (i32.add (local.get $o) (local.get $mb)) (local.get $j)) (local.get $b0))
+                (v128.store offset=16 (i32.add (i32.add (local.get $o) (local.get $mb)) (local.get $j)) (local.get $b1))
+                (v128.store offset=32 (i32.add (i32.add (local.get $o) (local.get $mb)) (local.get $j)) (local.get $b2))
+                (v128.store offset=48 (i32.add (i32.add (local.get $o) (local.get $mb)) (local.get $j)) (local.get $b3))
+                (local.set $j (i32.add (local.get $j) (i32.const 64)))
+                (br $each16)))
+            (block $done4
+              (loop $each4
+                (br_if $done4 (i32.ge_u (local.get $j) (local.get $mb)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $wp (i32.add (local.get $w) (local.get $j)))
+                (local.set $p (i32.const 0))
+                (block $done_p4
+                  (loop $each_p4
+                    (br_if $done_p4 (i32.ge_u (local.get $p) (local.get $kb)))
+                    (local.set $xs (v128.load32_splat (i32.add (local.get $xrow) (local.get $p))))
+                    (local.set $ys (v128.load32_splat (i32.add (local.get $yrow) (local.get $p))))
+                    (local.set $wv (v128.load (local.get $wp)))
+                    (local.set $a0 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a0)))
+                    (local.set $b0 (f32x4.relaxed_madd (local.get $ys) (local.get $wv) (local.get $b0)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $mb)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (br $each_p4)))
+                (v128.store (i32.add (local.get $o) (local.get $j)) (local.get $a0))
+                (v128.store (i32.add (i32.add (local.get $o) (local.get $mb)) (local.get $j)) (local.get $b0))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $each4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (br $each_i2)))
+        (if (i32.lt_u (local.get $i) (local.get $n))  ;; the last odd row
+          (then
+            (local.set $xrow (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $kb))))
+            (local.set $o (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $mb))))
+            (local.set $j (i32.const 0))
+            (block $done32
+              (loop $each32
+                (br_if $done32 (i32.gt_u (i32.add (local.get $j) (i32.const 128)) (local.get $mb)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $a1 (v128.const i32x4 0 0 0 0))
+                (local.set $a2 (v128.const i32x4 0 0 0 0))
+                (local.set $a3 (v128.const i32x4 0 0 0 0))
+                (local.set $a4 (v128.const i32x4 0 0 0 0))
+                (local.set $a5 (v128.const i32x4 0 0 0 0))
+                (local.set $a6 (v128.const i32x4 0 0 0 0))
+                (local.set $a7 (v128.const i32x4 0 0 0 0))
+                (local.set $wp (i32.add (local.get $w) (local.get $j)))
+                (local.set $p (i32.const 0))
+                (block $done_p1
+                  (loop $each_p1
+                    (br_if $done_p1 (i32.ge_u (local.get $p) (local.get $kb)))
+                    (local.set $xs (v128.load32_splat (i32.add (local.get $xrow) (local.get $p))))
+                    (local.set $wv (v128.load offset=0 (local.get $wp)))
+                    (local.set $a0 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a0)))
+                    (local.set $wv (v128.load offset=16 (local.get $wp)))
+                    (local.set $a1 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a1)))
+                    (local.set $wv (v128.load offset=32 (local.get $wp)))
+                    (local.set $a2 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a2)))
+                    (local.set $wv (v128.load offset=48 (local.get $wp)))
+                    (local.set $a3 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a3)))
+                    (local.set $wv (v128.load offset=64 (local.get $wp)))
+                    (local.set $a4 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a4)))
+                    (local.set $wv (v128.load offset=80 (local.get $wp)))
+                    (local.set $a5 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a5)))
+                    (local.set $wv (v128.load offset=96 (local.get $wp)))
+                    (local.set $a6 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a6)))
+                    (local.set $wv (v128.load offset=112 (local.get $wp)))
+                    (local.set $a7 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a7)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $mb)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (br $each_p1)))
+                (v128.store offset=0 (i32.add (local.get $o) (local.get $j)) (local.get $a0))
+                (v128.store offset=16 (i32.add (local.get $o) (local.get $j)) (local.get $a1))
+                (v128.store offset=32 (i32.add (local.get $o) (local.get $j)) (local.get $a2))
+                (v128.store offset=48 (i32.add (local.get $o) (local.get $j)) (local.get $a3))
+                (v128.store offset=64 (i32.add (local.get $o) (local.get $j)) (local.get $a4))
+                (v128.store offset=80 (i32.add (local.get $o) (local.get $j)) (local.get $a5))
+                (v128.store offset=96 (i32.add (local.get $o) (local.get $j)) (local.get $a6))
+                (v128.store offset=112 (i32.add (local.get $o) (local.get $j)) (local.get $a7))
+                (local.set $j (i32.add (local.get $j) (i32.const 128)))
+                (br $each32)))
+            (block $done41
+              (loop $each41
+                (br_if $done41 (i32.ge_u (local.get $j) (local.get $mb)))
+                (local.set $a0 (v128.const i32x4 0 0 0 0))
+                (local.set $wp (i32.add (local.get $w) (local.get $j)))
+                (local.set $p (i32.const 0))
+                (block $done_p41
+                  (loop $each_p41
+                    (br_if $done_p41 (i32.ge_u (local.get $p) (local.get $kb)))
+                    (local.set $xs (v128.load32_splat (i32.add (local.get $xrow) (local.get $p))))
+                    (local.set $wv (v128.load (local.get $wp)))
+                    (local.set $a0 (f32x4.relaxed_madd (local.get $xs) (local.get $wv) (local.get $a0)))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $mb)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (br $each_p41)))
+                (v128.store (i32.add (local.get $o) (local.get $j)) (local.get $a0))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $each41)))))
+        (local.set $x (i32.add (local.get $x) (i32.shl (local.get $x_step) (i32.const 2))))
+        (local.set $w (i32.add (local.get $w) (i32.shl (local.get $w_step) (i32.const 2))))
+        (local.set $out (i32.add (local.get $out) (i32.mul (local.get $n) (local.get $mb))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $each_h))))
   ;; ---- float16 weights: matmul_nt_f16, the same loops with w [m, k] float16 (x, out float32) ----
   ;; GPT-2 decode reads every weight once per token, so half the bytes of w is up to twice the tokens per
   ;; second, and GPT-2 XL (3.1 GB in float16) fits in wasm32's 4 GB. Baseline wasm SIMD has no float16, so

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import PromptTooLongError, TokenIdError
 from .exp import exp
-from .matmul import matmul_nt
+from .matmul import matmul_heads, matmul_nt, matmul_nt_heads
 
 BLOCK_TENSORS = (
     "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
@@ -92,15 +92,10 @@ def split_heads(x, n_head):
 
 
 def attention_scores(q, k):
-    # per head q_h @ k_h.T, the contraction the linear layers use (the wasm SIMD kernel in the page: at 1024
-    # tokens einsum made attention cost more than all the linear layers); one query (decoding a token) is one
-    # einsum over all heads: a kernel call per head cost more than the arithmetic
-    if q.shape[1] == 1:
-        return np.einsum("hqd,hkd->hqk", q, k)  # [n_head, 1, n_k]
-    scores = np.empty((q.shape[0], q.shape[1], k.shape[1]), dtype=np.float32)  # [n_head, n_q, n_k]
-    for h, (q_h, k_h) in enumerate(zip(q, k)):
-        scores[h] = matmul_nt(q_h, k_h)  # [n_q, n_k], into place: no list of every head's scores beside them
-    return scores
+    # per head q_h @ k_h.T, every head in one call (in the page the wasm SIMD kernel: at 1024 tokens einsum made
+    # attention cost more than all the linear layers, and decoding a token a call per head cost more than the
+    # arithmetic)
+    return matmul_nt_heads(q, k)  # [n_head, n_q, n_k]
 
 
 def scale_scores(scores, d_head, out=None):
@@ -132,9 +127,7 @@ def softmax(x, out=None):
 
 
 def weighted_values(pattern, v):
-    if pattern.shape[1] == 1:  # one query: one einsum over all heads (as attention_scores)
-        return np.einsum("hqk,hkd->hqd", pattern, v)  # [n_head, 1, d_head]
-    return np.stack([matmul_nt(p_h, v_h.T) for p_h, v_h in zip(pattern, v)])  # [n_head, n_q, d_head] (p_h @ v_h per head)
+    return matmul_heads(pattern, v)  # [n_head, n_q, d_head] (p_h @ v_h per head, in one call as attention_scores)
 
 
 def merge_heads(z):
@@ -157,8 +150,7 @@ def gelu(x):
     t *= GELU_CUBIC
     t += GELU_LINEAR
     t *= x  # −2z
-    with np.errstate(over="ignore"):  # e^(−2z) is inf below x ≈ −10, and x / inf is the limit there: −0
-        exp(t, out=t)
+    exp(t, out=t)  # e^(−2z) is inf below x ≈ −10, and x / inf is the limit there: −0
     t += 1.0
     return np.divide(x, t, out=t)  # [n_seq, 4*n_embd]
 
@@ -350,7 +342,8 @@ def keys_values(x, w, n_head, eps):
 
 def block_params(params, layer):
     """Block `layer`'s tensors under their names inside the block (e.g. "attn.c_attn.weight")."""
-    return {name: params[f"h.{layer}.{name}"] for name in BLOCK_TENSORS}
+    prefix = f"h.{layer}."
+    return {name: params[prefix + name] for name in BLOCK_TENSORS}
 
 
 def forward(ids, params, config, cache=None, record=keep_nothing, last_only=False):

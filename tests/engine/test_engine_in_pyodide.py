@@ -45,6 +45,36 @@ def kernel_vs_einsum():
     return worst
 
 
+def heads_vs_float64():
+    """Attention's per-head products through the kernel (every head in one call) against float64, over shapes that
+    hit every path (one row, pairs of rows, an odd last row; 16- and 32-column blocks, 4-column tails), with the
+    heads as a KV cache holds them (a view with gaps between heads), as split_heads makes them (copied), and one
+    head alone; also whether each head's scores are matmul_nt's on that head, bit for bit, and each row of the
+    pattern times the values is the same alone as with the others."""
+    from gpt2cells.matmul import matmul_heads, matmul_nt, matmul_nt_heads
+    rng = np.random.default_rng(4)
+    worst, nt_as_matmul_nt, rows_alone = 0.0, True, True
+    for heads, n, d, t in [(12, 1, 64, 10), (12, 2, 64, 33), (3, 7, 8, 12), (1, 5, 12, 3), (2, 3, 20, 36),
+                           (4, 9, 36, 68), (2, 4, 4, 1), (12, 1, 64, 1024)]:
+        cache = rng.standard_normal((2, heads, t + 3, d)).astype(np.float32)
+        keys, values = cache[0, :, :t], cache[1, :, :t]  # [heads, t, d], heads t + 3 rows apart
+        qkv = rng.standard_normal((n, 3, heads, d)).astype(np.float32)
+        q = qkv[:, 0].transpose(1, 0, 2)  # [heads, n, d], as split_heads: not contiguous
+        scores = matmul_nt_heads(q, keys)  # [heads, n, t]
+        pattern = rng.random((heads, n, t)).astype(np.float32)
+        z = matmul_heads(pattern, values)  # [heads, n, d]
+        for got, expected in ((scores, np.einsum("hid,hjd->hij", q.astype(np.float64), keys.astype(np.float64))),
+                              (z, np.einsum("hij,hjd->hid", pattern.astype(np.float64), values.astype(np.float64))),
+                              (matmul_heads(pattern[-1:], values[-1:]), None)):
+            assert got.dtype == np.float32
+            if expected is not None:
+                worst = max(worst, float(np.abs(got - expected).max() / np.abs(expected).max()))
+        nt_as_matmul_nt &= all(np.array_equal(scores[h], matmul_nt(np.ascontiguousarray(q[h]), keys[h])) for h in range(heads))
+        rows_alone &= all(np.array_equal(matmul_heads(pattern[:, i:i + 1], values)[:, 0], z[:, i]) for i in range(n))
+        rows_alone &= bool(np.array_equal(matmul_heads(pattern[-1:], values[-1:]), z[-1:]))
+    return {"worst": worst, "nt_as_matmul_nt": bool(nt_as_matmul_nt), "rows_alone": bool(rows_alone)}
+
+
 def exp_vs_float64():
     """gpt2cells.exp against float64 exp rounded to float32: the largest distance in units in the last place over
     the range where e^x is a positive float32 (NumPy's own exp's beside it), and whether every other value —
@@ -115,6 +145,7 @@ json.dump({
     "round_trip": all(from_path.decode(from_path.encode(s)) == s for s in inputs["texts"]),
     "matmul_backend": gpt2cells.matmul.BACKEND,
     "kernel_vs_einsum": kernel_vs_einsum(),
+    "heads_vs_float64": heads_vs_float64(),
     "exp_kernel": gpt2cells.exp.kernel is not None,
     "exp_vs_float64": exp_vs_float64(),
     "windows_differing": windows_differing(from_mapping, ids, trace),
@@ -150,6 +181,7 @@ def test_engine_in_pyodide_matches_hf(engine, tiny_zip, tiny_hf, bpe_dir, tmp_pa
     assert out["python"].startswith("3.14") and out["numpy"].startswith("2.")
     assert out["matmul_backend"] == expected_backend
     assert out["kernel_vs_einsum"] < 1e-5  # float32 rounding of sums of up to 3072 products
+    assert out["heads_vs_float64"] == {"worst": pytest.approx(0, abs=1e-5), "nt_as_matmul_nt": True, "rows_alone": True}
     # the wasm SIMD exp (softmax's, GELU's): within 1 unit in the last place, as NumPy's; the rest as NumPy
     exp = out["exp_vs_float64"]
     assert out["exp_kernel"] and exp.pop("ulps") <= max(1, exp.pop("numpy_ulps"))
@@ -165,3 +197,62 @@ def test_engine_in_pyodide_matches_hf(engine, tiny_zip, tiny_hf, bpe_dir, tmp_pa
     assert out["sampled"][0] == out["sampled"][1] != out["sampled"][2]
     hf = hf_tokenizer(bpe_dir)
     assert out["encoded"] == [hf.encode(s) for s in texts] and out["round_trip"]
+
+
+PAST_2GIB = '''
+import json
+import numpy as np
+from gpt2cells import exp, matmul
+
+rng = np.random.default_rng(6)
+x = rng.standard_normal((3, 768)).astype(np.float32)
+w = rng.standard_normal((2, 50, 768)).astype(np.float32) * 0.05
+cache = rng.standard_normal((2, 12, 40, 64)).astype(np.float32)
+arrays = {"x": x, "w32": w[0], "w16": w[1].astype(np.float16), "q": x[:1].reshape(12, 1, 64), "cache": cache,
+          "pattern": rng.random((12, 3, 33)).astype(np.float32), "e": rng.uniform(-5, 5, 1001).astype(np.float32)}
+
+
+def results(a):
+    keys, values = a["cache"][0, :, :33], a["cache"][1, :, :33]  # views with gaps between heads
+    e = a["e"].copy()
+    exp.exp(e, e)
+    return [matmul.matmul_nt(a["x"], a["w32"]), matmul.matmul_nt(a["x"][:1], a["w16"]), matmul.matmul_nt(a["x"], a["w16"]),
+            matmul.matmul_nt_heads(a["q"], keys), matmul.matmul_heads(a["pattern"], values), e]
+
+
+low = results(arrays)
+
+
+def above_2gib(a):
+    """A copy of a past 2 GiB (copies made until one lands there: a freed block below may be reused first)."""
+    below = []
+    while matmul.address(copy := a.copy()) < 2 ** 31 and len(below) < 100_000:
+        below.append(copy)
+    return copy
+
+
+filler = [bytearray(2 ** 30) for _ in range(2)]  # with the runtime's own memory, the heap past 2 GiB
+high_arrays = {name: above_2gib(a) for name, a in arrays.items()}
+json.dump({"backend": matmul.BACKEND, "exp_kernel": exp.kernel is not None,
+           "low": max(matmul.address(a) for a in arrays.values()) < 2 ** 31,
+           "high": min(matmul.address(a) for a in high_arrays.values()) > 2 ** 31,
+           "same": [bool(np.array_equal(a, b)) for a, b in zip(low, results(high_arrays))]},
+          open(f"{WORK_DIR}/outputs.json", "w"))
+'''
+
+
+def test_the_kernels_read_and_write_arrays_past_2gib(tmp_path):
+    """The kernels get addresses as plain ints (no ctypes argtypes: ~4 µs a call less): an array past 2 GiB of wasm
+    memory (GPT-2 large's and XL's weights lie there) must reach them as the same 32 bits, read unsigned. The same
+    products and e^x on arrays below and above 2 GiB, bit for bit."""
+    node, wheels = node_and_wheels()
+    build.package_gpt2cells(tmp_path / "gpt2cells.zip")
+    with zipfile.ZipFile(tmp_path / "gpt2cells.zip") as package:
+        package.extractall(tmp_path / "py")
+    (tmp_path / "script.py").write_text(PAST_2GIB)
+    run = subprocess.run([node, ENGINES["relaxed SIMD"][0], str(Path(__file__).with_name("pyodide_engine.mjs")),
+                          str(build.PYODIDE_NPM_DIR), str(tmp_path / "py"), str(tmp_path), str(tmp_path / "script.py"),
+                          *wheels], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = json.loads((tmp_path / "outputs.json").read_text())
+    assert out == {"backend": ENGINES["relaxed SIMD"][1], "exp_kernel": True, "low": True, "high": True, "same": [True] * 6}

@@ -249,10 +249,11 @@ class Reference:
         shows of a layer at 1024 tokens then costs the layer's keys and values and a window's worth of the
         rest, not the layer (GPT-2 small: ~0.12 s, not ~0.5). Where matmul.ROWS_ALONE_EXACT, the values are bit
         for bit those rows of the whole pass's: each row is the same sums in the same order (softmax's rows are
-        as long as the pass's; a window holds two positions or more, as attention's one-query path is another)."""
+        as long as the pass's; a window holds two positions or more: one row takes the kernel's one-row path, whose
+        sums run in another order)."""
         n_seq = len(self.ids)
         first, stop = r0 // WINDOW_ROWS * WINDOW_ROWS, min(n_seq, -(-r1 // WINDOW_ROWS) * WINDOW_ROWS)
-        if stop - first == 1:  # a single query would take attention's one-query path (einsum): take two
+        if stop - first == 1:  # a single position would take the kernel's one-row path (decoding's): take two
             first = max(0, first - 2)
         if index in self.kept:
             return first, {name: value[..., first:stop, :] for name, value in self.kept[index].items()}
