@@ -122,6 +122,7 @@ def test_float16_in_pyodide(engine, f16_zip, rounded_hf, tmp_path):
     assert out["kernel"]["widening_mismatches"] == 0
     assert out["kernel"]["worst_relative_error"] < 1e-5
     assert all(out["kernel"]["odd_inputs_ok"].values()), out["kernel"]["odd_inputs_ok"]
+    assert out["kernel"]["rows_alone_mismatches"] == 0  # (BLAS on CPython need not: matmul.ROWS_ALONE_EXACT)
     assert out["param_dtypes"] == ["float16"] and out["trace_dtypes"] == ["float32"]
     expected, greedy = hf_reference(rounded_hf, ids)
     assert relative_error(np.load(tmp_path / "logits.npy"), expected) <= RELATIVE
