@@ -115,7 +115,7 @@ def head_by_head(x, w):
     """x [h, n, k] @ w [h, k, m] through matmul_nt a head at a time, into one array: each head's product is then
     what matmul_nt gives whether the other heads come with it or not (a record that takes attention a head at a
     time sees the values of the pass over every head; einsum over all heads sums in another order)."""
-    out = np.empty((len(x), x.shape[1], w.shape[2]), dtype=np.float32)  # [h, n, m]
+    out = np.empty((len(x), x.shape[1], w.shape[2]), dtype=np.result_type(x, w, np.float32))  # [h, n, m]
     for h, (x_h, w_h) in enumerate(zip(x, w)):
         out[h] = matmul_nt(x_h, w_h.T)  # [n, m], into place: no list of every head's product beside them
     return out
