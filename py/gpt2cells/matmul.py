@@ -96,7 +96,8 @@ def kernel_takes(x, w):
 # ---- attention: each head's product, every head in one call ----
 
 def matmul_nt_heads(x, w):
-    """x [h, n, k] times w [h, m, k] transposed, head by head → [h, n, m] float32 (attention's scores)."""
+    """x [h, n, k] times w [h, m, k] transposed, head by head → [h, n, m] (attention's scores): float32, or
+    float64 from a cell's float64 arrays."""
     kernel = wasm_kernels.get("nt heads")
     if kernel is not None and heads_take(x, w) and x.shape[2] == w.shape[2] and x.shape[2] % 4 == 0:
         return heads_product(kernel, x, w, w.shape[1])
@@ -104,7 +105,8 @@ def matmul_nt_heads(x, w):
 
 
 def matmul_heads(x, w):
-    """x [h, n, k] times w [h, k, m], head by head → [h, n, m] float32 (attention's pattern times the values)."""
+    """x [h, n, k] times w [h, k, m], head by head → [h, n, m] (attention's pattern times the values): float32,
+    or float64 from a cell's float64 arrays."""
     kernel = wasm_kernels.get("nn heads")
     if kernel is not None and heads_take(x, w) and x.shape[2] == w.shape[1] and w.shape[2] % 4 == 0:
         return heads_product(kernel, x, w, w.shape[2])
