@@ -3,9 +3,10 @@
   ;; out[i, j] = sum_p x[i, p] * w[j, p]   (x [n, k], w [m, k], out [n, m]; float32, row-major; k % 4 == 0)
   ;; Pyodide's NumPy has no BLAS; this is gpt2cells.matmul's fast path there. It imports Pyodide's own memory
   ;; (build.py makes it an Emscripten side module), so it reads the numpy arrays where they are, no copies.
-  ;; Six rows of w at a time share each load of x (and two rows of x each load of w: twelve sums, as many as
-  ;; fit in registers beside the operands; four rows measured ~15 % slower); each sum runs in four f32x4 lanes,
-  ;; which add up every fourth product and are added together at the end.
+  ;; Six rows of w at a time (m / 6 rows apart: $store_six says why) share each load of x (and two rows of x
+  ;; each load of w: twelve sums, as many as fit in registers beside the operands; four rows measured ~15 %
+  ;; slower); each sum runs in four f32x4 lanes, which add up every fourth product and are added together at
+  ;; the end.
   ;; Products are accumulated with relaxed SIMD's fused multiply-add (one instruction instead of two: a 10-token
   ;; prompt ~25 % faster). Where relaxed SIMD is missing, build.py's second build of this file, with every
   ;; `f32x4.relaxed_madd` spelled out as f32x4.mul + f32x4.add, is loaded instead; so every relaxed_madd here
@@ -63,8 +64,27 @@
         (local.set $row (i32.add (local.get $row) (local.get $kb)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows))))
+  ;; A group's six rows of w lie m / 6 rows apart, and its six sums go out step bytes apart: six rows side by side
+  ;; in memory are six streams interleaved within the same pages, which the hardware prefetcher serves badly once
+  ;; the weights come from memory; six rows far apart are six streams of their own. Over GPT-2 small's weights in
+  ;; Chromium, 2 rows of x: 35 → 23 ms in float32 (1 row: 18 ms), 33 → 21 ms in float16; 10 rows 74 → 65 ms and
+  ;; 75 → 64 ms (the float16 tiles' two rows of w likewise m / 2 apart). scale: 1, or 2^56 for float16 (below).
+  (func $store_six (param $o i32) (param $step i32) (param $scale f32)
+        (param $a0 v128) (param $a1 v128) (param $a2 v128) (param $a3 v128) (param $a4 v128) (param $a5 v128)
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a0)) (local.get $scale)))
+    (local.set $o (i32.add (local.get $o) (local.get $step)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a1)) (local.get $scale)))
+    (local.set $o (i32.add (local.get $o) (local.get $step)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a2)) (local.get $scale)))
+    (local.set $o (i32.add (local.get $o) (local.get $step)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a3)) (local.get $scale)))
+    (local.set $o (i32.add (local.get $o) (local.get $step)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a4)) (local.get $scale)))
+    (local.set $o (i32.add (local.get $o) (local.get $step)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a5)) (local.get $scale))))
   (func $matmul_nt (export "matmul_nt") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32)
     (local $j i32) (local $i i32) (local $p i32) (local $kb i32) (local $k32 i32) (local $xp i32) (local $yp i32) (local $o i32)
+    (local $groups i32) (local $far i32) (local $ostep i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $w4 i32) (local $w5 i32)
     (local $xv v128) (local $yv v128) (local $wv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128)
@@ -74,16 +94,19 @@
     (local.set $j (i32.const 0))
     (if (i32.eq (local.get $n) (i32.const 1))
       (then (call $matvec (local.get $x) (local.get $w) (local.get $out) (local.get $k) (local.get $m)) (return)))
-    ;; six weight rows at a time
+    ;; six weight rows at a time, m / 6 rows apart (see $store_six)
+    (local.set $groups (i32.div_u (local.get $m) (i32.const 6)))
+    (local.set $far (i32.mul (local.get $groups) (local.get $kb)))
+    (local.set $ostep (i32.shl (local.get $groups) (i32.const 2)))
     (block $done6
       (loop $rows6
-        (br_if $done6 (i32.gt_u (i32.add (local.get $j) (i32.const 6)) (local.get $m)))
+        (br_if $done6 (i32.ge_u (local.get $j) (local.get $groups)))
         (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $kb))))
-        (local.set $w1 (i32.add (local.get $w0) (local.get $kb)))
-        (local.set $w2 (i32.add (local.get $w1) (local.get $kb)))
-        (local.set $w3 (i32.add (local.get $w2) (local.get $kb)))
-        (local.set $w4 (i32.add (local.get $w3) (local.get $kb)))
-        (local.set $w5 (i32.add (local.get $w4) (local.get $kb)))
+        (local.set $w1 (i32.add (local.get $w0) (local.get $far)))
+        (local.set $w2 (i32.add (local.get $w1) (local.get $far)))
+        (local.set $w3 (i32.add (local.get $w2) (local.get $far)))
+        (local.set $w4 (i32.add (local.get $w3) (local.get $far)))
+        (local.set $w5 (i32.add (local.get $w4) (local.get $far)))
         (local.set $i (i32.const 0))
         ;; two rows of x at a time: twelve sums share each load
         (block $done_i2
@@ -175,19 +198,9 @@
                 (local.set $p (i32.add (local.get $p) (i32.const 16)))
                 (br $each_tail2)))
             (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (call $hsum (local.get $a0)))
-            (f32.store offset=4 (local.get $o) (call $hsum (local.get $a1)))
-            (f32.store offset=8 (local.get $o) (call $hsum (local.get $a2)))
-            (f32.store offset=12 (local.get $o) (call $hsum (local.get $a3)))
-            (f32.store offset=16 (local.get $o) (call $hsum (local.get $a4)))
-            (f32.store offset=20 (local.get $o) (call $hsum (local.get $a5)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 1) (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3) (local.get $a4) (local.get $a5))
             (local.set $o (i32.add (local.get $o) (i32.shl (local.get $m) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (call $hsum (local.get $b0)))
-            (f32.store offset=4 (local.get $o) (call $hsum (local.get $b1)))
-            (f32.store offset=8 (local.get $o) (call $hsum (local.get $b2)))
-            (f32.store offset=12 (local.get $o) (call $hsum (local.get $b3)))
-            (f32.store offset=16 (local.get $o) (call $hsum (local.get $b4)))
-            (f32.store offset=20 (local.get $o) (call $hsum (local.get $b5)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 1) (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3) (local.get $b4) (local.get $b5))
             (local.set $i (i32.add (local.get $i) (i32.const 2)))
             (br $each_i2)))
         (block $done_i
@@ -220,16 +233,12 @@
                 (local.set $p (i32.add (local.get $p) (i32.const 16)))
                 (br $each_p)))
             (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (call $hsum (local.get $a0)))
-            (f32.store offset=4 (local.get $o) (call $hsum (local.get $a1)))
-            (f32.store offset=8 (local.get $o) (call $hsum (local.get $a2)))
-            (f32.store offset=12 (local.get $o) (call $hsum (local.get $a3)))
-            (f32.store offset=16 (local.get $o) (call $hsum (local.get $a4)))
-            (f32.store offset=20 (local.get $o) (call $hsum (local.get $a5)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 1) (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3) (local.get $a4) (local.get $a5))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $each_i)))
-        (local.set $j (i32.add (local.get $j) (i32.const 6)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows6)))
+    (local.set $j (i32.mul (local.get $groups) (i32.const 6)))
     ;; the last m % 6 rows one at a time
     (block $done1
       (loop $rows1
@@ -592,19 +601,20 @@
         (local.set $row (i32.add (local.get $row) (local.get $kh)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows))))
-  ;; Six (or four) rows of x (scaled by $scale_x) times two rows of w (float16) → out[i.., j..j+1], $ob bytes a
-  ;; row of out: each pair of converted weights feeds twelve (eight) multiply-adds, where the loops below with
+  ;; Six (or four) rows of x (scaled by $scale_x) times two rows of w (float16, $far bytes apart: m / 2 rows, as
+  ;; $store_six says why) → out[i.., j] and out[i.., j + m / 2] ($ofar bytes from the first), $ob bytes a row of
+  ;; out: each pair of converted weights feeds twelve (eight) multiply-adds, where the loops below with
   ;; six rows of w and two of x convert six for twelve (in Chromium a 10-token prompt's products take ~40 % less).
   ;; Each sum as in those loops: one f32x4 over every 4 values of k in order, then $hsum, so a value is the same
   ;; whichever loop made it.
-  (func $six_rows_by_two_f16 (param $x i32) (param $w i32) (param $out i32) (param $k i32) (param $ob i32)
+  (func $six_rows_by_two_f16 (param $x i32) (param $w i32) (param $out i32) (param $k i32) (param $ob i32) (param $far i32) (param $ofar i32)
     (local $p i32) (local $q i32) (local $kb i32) (local $o i32) (local $w1 i32)
     (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $x4 i32) (local $x5 i32)
     (local $keep v128) (local $wa v128) (local $wb v128) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128)
     (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128) (local $b4 v128) (local $b5 v128)
     (local.set $kb (i32.shl (local.get $k) (i32.const 2)))  ;; bytes per row of x
-    (local.set $w1 (i32.add (local.get $w) (i32.shl (local.get $k) (i32.const 1))))
+    (local.set $w1 (i32.add (local.get $w) (local.get $far)))
     (local.set $x1 (i32.add (local.get $x) (local.get $kb)))
     (local.set $x2 (i32.add (local.get $x1) (local.get $kb)))
     (local.set $x3 (i32.add (local.get $x2) (local.get $kb)))
@@ -650,31 +660,31 @@
         (local.set $q (i32.add (local.get $q) (i32.const 8)))
         (br $each_p)))
     (local.set $o (local.get $out))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b0)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b0)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b1)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b1)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b2)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b2)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b3)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b3)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a4)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b4)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a4)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b4)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a5)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b5)) (f32.const 0x1p56))))
-  (func $four_rows_by_two_f16 (param $x i32) (param $w i32) (param $out i32) (param $k i32) (param $ob i32)
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a5)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b5)) (f32.const 0x1p56))))
+  (func $four_rows_by_two_f16 (param $x i32) (param $w i32) (param $out i32) (param $k i32) (param $ob i32) (param $far i32) (param $ofar i32)
     (local $p i32) (local $q i32) (local $kb i32) (local $o i32) (local $w1 i32)
     (local $x1 i32) (local $x2 i32) (local $x3 i32)
     (local $keep v128) (local $wa v128) (local $wb v128) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
     (local.set $kb (i32.shl (local.get $k) (i32.const 2)))  ;; bytes per row of x
-    (local.set $w1 (i32.add (local.get $w) (i32.shl (local.get $k) (i32.const 1))))
+    (local.set $w1 (i32.add (local.get $w) (local.get $far)))
     (local.set $x1 (i32.add (local.get $x) (local.get $kb)))
     (local.set $x2 (i32.add (local.get $x1) (local.get $kb)))
     (local.set $x3 (i32.add (local.get $x2) (local.get $kb)))
@@ -708,21 +718,22 @@
         (local.set $q (i32.add (local.get $q) (i32.const 8)))
         (br $each_p)))
     (local.set $o (local.get $out))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b0)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b0)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b1)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b1)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b2)) (f32.const 0x1p56)))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b2)) (f32.const 0x1p56)))
     (local.set $o (i32.add (local.get $o) (local.get $ob)))
-    (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
-    (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b3)) (f32.const 0x1p56))))
+    (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
+    (f32.store (i32.add (local.get $o) (local.get $ofar)) (f32.mul (call $hsum (local.get $b3)) (f32.const 0x1p56))))
   ;; → 1, or 0 when x is out of $scale_x's range (out is not written: the caller computes it another way).
   ;; scaled: the caller's scratch float32 array of x's size.
   (func (export "matmul_nt_f16") (param $x i32) (param $w i32) (param $out i32) (param $n i32) (param $k i32) (param $m i32) (param $scaled i32) (result i32)
     (local $j i32) (local $i i32) (local $rest i32) (local $p i32) (local $q i32) (local $kh i32) (local $keep v128) (local $kb i32) (local $k32 i32) (local $xp i32) (local $yp i32) (local $o i32)
+    (local $half i32) (local $groups i32) (local $far i32) (local $ostep i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $w4 i32) (local $w5 i32)
     (local $xv v128) (local $yv v128) (local $wv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128)
@@ -737,13 +748,14 @@
     (local.set $x (local.get $scaled))
     (if (i32.eq (local.get $n) (i32.const 1))
       (then (call $matvec_f16 (local.get $x) (local.get $w) (local.get $out) (local.get $k) (local.get $m)) (return (i32.const 1))))
+    (local.set $half (i32.shr_u (local.get $m) (i32.const 1)))
     (if (i32.and (i32.ge_u (local.get $n) (i32.const 6)) (i32.ge_u (local.get $m) (i32.const 2)))
-      (then  ;; six rows of x by two of w; 5 rows left go as the last six, 1 to 4 as the last four (overlapping the
-             ;; rows before, as the last two rows of w do when m is odd: those values are computed twice, the same)
+      (then  ;; six rows of x by two of w, rows j and j + m / 2; 5 rows of x left go as the last six, 1 to 4 as
+             ;; the last four (overlapping the rows before, as row m / 2 of w does when m is odd, paired again with
+             ;; the last row: those values are computed twice, the same)
         (block $done_j
           (loop $each_j
-            (br_if $done_j (i32.ge_u (local.get $j) (local.get $m)))
-            (local.set $j (select (local.get $j) (i32.sub (local.get $m) (i32.const 2)) (i32.le_u (i32.add (local.get $j) (i32.const 2)) (local.get $m))))
+            (br_if $done_j (i32.ge_u (local.get $j) (i32.sub (local.get $m) (local.get $half))))
             (local.set $i (i32.const 0))
             (block $done_i
               (loop $each_i
@@ -755,29 +767,34 @@
                     (call $six_rows_by_two_f16 (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $kb)))
                                                (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $kh)))
                                                (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2)))
-                                               (local.get $k) (i32.shl (local.get $m) (i32.const 2)))
+                                               (local.get $k) (i32.shl (local.get $m) (i32.const 2))
+                                               (i32.mul (local.get $half) (local.get $kh)) (i32.shl (local.get $half) (i32.const 2)))
                     (local.set $i (i32.add (local.get $i) (i32.const 6))))
                   (else  ;; 1 to 4 rows left: the last four (n >= 6)
                     (local.set $i (i32.sub (local.get $n) (i32.const 4)))
                     (call $four_rows_by_two_f16 (i32.add (local.get $x) (i32.mul (local.get $i) (local.get $kb)))
                                                 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $kh)))
                                                 (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2)))
-                                                (local.get $k) (i32.shl (local.get $m) (i32.const 2)))
+                                                (local.get $k) (i32.shl (local.get $m) (i32.const 2))
+                                               (i32.mul (local.get $half) (local.get $kh)) (i32.shl (local.get $half) (i32.const 2)))
                     (local.set $i (local.get $n))))
                 (br $each_i)))
-            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $each_j)))
         (return (i32.const 1))))
-    ;; fewer rows of x: six weight rows at a time
+    ;; fewer rows of x: six weight rows at a time, m / 6 rows apart (see $store_six)
+    (local.set $groups (i32.div_u (local.get $m) (i32.const 6)))
+    (local.set $far (i32.mul (local.get $groups) (local.get $kh)))
+    (local.set $ostep (i32.shl (local.get $groups) (i32.const 2)))
     (block $done6
       (loop $rows6
-        (br_if $done6 (i32.gt_u (i32.add (local.get $j) (i32.const 6)) (local.get $m)))
+        (br_if $done6 (i32.ge_u (local.get $j) (local.get $groups)))
         (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $kh))))
-        (local.set $w1 (i32.add (local.get $w0) (local.get $kh)))
-        (local.set $w2 (i32.add (local.get $w1) (local.get $kh)))
-        (local.set $w3 (i32.add (local.get $w2) (local.get $kh)))
-        (local.set $w4 (i32.add (local.get $w3) (local.get $kh)))
-        (local.set $w5 (i32.add (local.get $w4) (local.get $kh)))
+        (local.set $w1 (i32.add (local.get $w0) (local.get $far)))
+        (local.set $w2 (i32.add (local.get $w1) (local.get $far)))
+        (local.set $w3 (i32.add (local.get $w2) (local.get $far)))
+        (local.set $w4 (i32.add (local.get $w3) (local.get $far)))
+        (local.set $w5 (i32.add (local.get $w4) (local.get $far)))
         (local.set $i (i32.const 0))
         ;; two rows of x at a time: twelve sums share each load
         (block $done_i2
@@ -872,19 +889,9 @@
                 (local.set $q (i32.add (local.get $q) (i32.const 8)))
                 (br $each_tail2)))
             (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
-            (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
-            (f32.store offset=8 (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
-            (f32.store offset=12 (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
-            (f32.store offset=16 (local.get $o) (f32.mul (call $hsum (local.get $a4)) (f32.const 0x1p56)))
-            (f32.store offset=20 (local.get $o) (f32.mul (call $hsum (local.get $a5)) (f32.const 0x1p56)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 0x1p56) (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3) (local.get $a4) (local.get $a5))
             (local.set $o (i32.add (local.get $o) (i32.shl (local.get $m) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $b0)) (f32.const 0x1p56)))
-            (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $b1)) (f32.const 0x1p56)))
-            (f32.store offset=8 (local.get $o) (f32.mul (call $hsum (local.get $b2)) (f32.const 0x1p56)))
-            (f32.store offset=12 (local.get $o) (f32.mul (call $hsum (local.get $b3)) (f32.const 0x1p56)))
-            (f32.store offset=16 (local.get $o) (f32.mul (call $hsum (local.get $b4)) (f32.const 0x1p56)))
-            (f32.store offset=20 (local.get $o) (f32.mul (call $hsum (local.get $b5)) (f32.const 0x1p56)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 0x1p56) (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3) (local.get $b4) (local.get $b5))
             (local.set $i (i32.add (local.get $i) (i32.const 2)))
             (br $each_i2)))
         (block $done_i
@@ -919,16 +926,12 @@
                 (local.set $q (i32.add (local.get $q) (i32.const 8)))
                 (br $each_p)))
             (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2))))
-            (f32.store offset=0 (local.get $o) (f32.mul (call $hsum (local.get $a0)) (f32.const 0x1p56)))
-            (f32.store offset=4 (local.get $o) (f32.mul (call $hsum (local.get $a1)) (f32.const 0x1p56)))
-            (f32.store offset=8 (local.get $o) (f32.mul (call $hsum (local.get $a2)) (f32.const 0x1p56)))
-            (f32.store offset=12 (local.get $o) (f32.mul (call $hsum (local.get $a3)) (f32.const 0x1p56)))
-            (f32.store offset=16 (local.get $o) (f32.mul (call $hsum (local.get $a4)) (f32.const 0x1p56)))
-            (f32.store offset=20 (local.get $o) (f32.mul (call $hsum (local.get $a5)) (f32.const 0x1p56)))
+            (call $store_six (local.get $o) (local.get $ostep) (f32.const 0x1p56) (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3) (local.get $a4) (local.get $a5))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $each_i)))
-        (local.set $j (i32.add (local.get $j) (i32.const 6)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows6)))
+    (local.set $j (i32.mul (local.get $groups) (i32.const 6)))
     ;; the last m % 6 rows one at a time
     (block $done1
       (loop $rows1
