@@ -82,7 +82,7 @@ def lens_logits(model, resid):
     return steps.unembed(normalized, p["wte.weight"])  # [n_seq, n_vocab]
 
 
-LENS_ROWS = 64  # rows through the unembedding at once: [64, n_vocab] logits, then probabilities in place, 13 MB for GPT-2
+LENS_ROWS = 64  # rows through the unembedding at once: [64, n_vocab] logits and probabilities, 13 MB each for GPT-2
 
 
 def logit_lens(model, ids, positions=None):
@@ -104,7 +104,7 @@ def logit_lens(model, ids, positions=None):
         logits = lens_logits(model, resids[streams].reshape(-1, n_embd))  # [n_chunk · n_positions, n_vocab]
         logits = logits.reshape(-1, n_positions, logits.shape[-1])  # [n_chunk, n_positions, n_vocab]
         final_ids = logits[-1].argmax(axis=-1) if final_ids is None else final_ids  # [n_positions]
-        probs = steps.softmax(logits, out=logits)  # [n_chunk, n_positions, n_vocab] (over the logits: one 13 MB array)
+        probs = steps.softmax(logits)  # [n_chunk, n_positions, n_vocab]
         top_ids[streams] = probs.argmax(axis=-1)
         top_probs[streams] = np.take_along_axis(probs, top_ids[streams][..., None], axis=-1)[..., 0]
         final_probs[streams] = probs[:, np.arange(n_positions), final_ids]
