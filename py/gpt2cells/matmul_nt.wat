@@ -3,10 +3,10 @@
   ;; out[i, j] = sum_p x[i, p] * w[j, p]   (x [n, k], w [m, k], out [n, m]; float32, row-major; k % 4 == 0)
   ;; Pyodide's NumPy has no BLAS; this is gpt2cells.matmul's fast path there. It imports Pyodide's own memory
   ;; (build.py makes it an Emscripten side module), so it reads the numpy arrays where they are, no copies.
-  ;; Six rows of w at a time (m / 6 rows apart: $store_six says why) share each load of x (and two rows of x
-  ;; each load of w: twelve sums, as many as fit in registers beside the operands; four rows measured ~15 %
-  ;; slower); each sum runs in four f32x4 lanes, which add up every fourth product and are added together at
-  ;; the end.
+  ;; Six rows of w at a time (m / 6 rows apart under 16 rows of x: $store_six says why) share each load of x (and
+  ;; two rows of x each load of w: twelve sums, as many as fit in registers beside the operands; four rows
+  ;; measured ~15 % slower); each sum runs in four f32x4 lanes, which add up every fourth product and are added
+  ;; together at the end.
   ;; Products are accumulated with relaxed SIMD's fused multiply-add (one instruction instead of two: a 10-token
   ;; prompt ~25 % faster). Where relaxed SIMD is missing, build.py's second build of this file, with every
   ;; `f32x4.relaxed_madd` spelled out as f32x4.mul + f32x4.add, is loaded instead; so every relaxed_madd here
@@ -64,11 +64,12 @@
         (local.set $row (i32.add (local.get $row) (local.get $kb)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $rows))))
-  ;; A group's six rows of w lie m / 6 rows apart, and its six sums go out step bytes apart: six rows side by side
-  ;; in memory are six streams interleaved within the same pages, which the hardware prefetcher serves badly once
-  ;; the weights come from memory; six rows far apart are six streams of their own. Over GPT-2 small's weights in
-  ;; Chromium, 2 rows of x: 35 → 23 ms in float32 (1 row: 18 ms), 33 → 21 ms in float16; 10 rows 74 → 65 ms and
-  ;; 75 → 64 ms (the float16 tiles' two rows of w likewise m / 2 apart). scale: 1, or 2^56 for float16 (below).
+  ;; A group's six rows of w lie m / 6 rows apart (float32 from 16 rows of x: side by side, see $matmul_nt), and
+  ;; its six sums go out step bytes apart: six rows side by side in memory are six streams interleaved within the
+  ;; same pages, which the hardware prefetcher serves badly once the weights come from memory; six rows far apart
+  ;; are six streams of their own. Over GPT-2 small's weights in Chromium, 2 rows of x: 35 → 23 ms in float32
+  ;; (1 row: 18 ms), 33 → 21 ms in float16; 10 rows 74 → 65 ms and 75 → 64 ms (the float16 tiles' two rows of w
+  ;; likewise m / 2 apart). scale: 1, or 2^56 for float16 (below).
   (func $store_six (param $o i32) (param $step i32) (param $scale f32)
         (param $a0 v128) (param $a1 v128) (param $a2 v128) (param $a3 v128) (param $a4 v128) (param $a5 v128)
     (f32.store (local.get $o) (f32.mul (call $hsum (local.get $a0)) (local.get $scale)))
@@ -786,7 +787,7 @@
                                                 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $kh)))
                                                 (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $m)) (local.get $j)) (i32.const 2)))
                                                 (local.get $k) (i32.shl (local.get $m) (i32.const 2))
-                                               (i32.mul (local.get $half) (local.get $kh)) (i32.shl (local.get $half) (i32.const 2)))
+                                                (i32.mul (local.get $half) (local.get $kh)) (i32.shl (local.get $half) (i32.const 2)))
                     (local.set $i (local.get $n))))
                 (br $each_i)))
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
