@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-# (n, k, m): n = 1 is the decode stream (16 values a turn, then a last 8 when k % 16 >= 8, then a last 4 when
-# k % 8 == 4); n from 2 to 5 (or m = 1) the tile of 6 rows of w and 2 of x (k % 8 == 4 takes its 16-byte tail),
+# (n, k, m): n from 2 to 5 (or m = 1) the tile of 6 rows of w and 2 of x (k % 8 == 4 takes its 16-byte tail),
 # an odd n its last single row, m % 6 != 0 the rows left over after the tile; n ≥ 6 the tiles of 2 rows of w
 # and 6 of x, then 4 (n % 6 from 1 to 5: the last six or four rows overlapping; m odd: the last two rows of w)
-# one row (decoding): 64 bytes of w a turn, then 32, 16 and 8 left (k = 92: all four; 100: the 64s and 8)
+# one row (decoding): two rows of w a turn, m / 2 apart (m odd: the middle row in two pairs; m = 1: the row
+# paired with itself), 64 bytes of each a turn, then 32, 16 and 8 left (k = 92: all four; 100: the 64s and 8)
 SHAPES = [(1, 768, 3072), (1, 92, 5), (1, 100, 3), (1, 32, 13), (1, 8, 3), (1, 36, 5), (1, 44, 6), (1, 40, 7),
-          (1, 24, 3), (1, 4, 2),
+          (1, 24, 3), (1, 4, 2), (1, 28, 1),
           (2, 36, 7), (2, 40, 12), (4, 24, 13), (3, 32, 7), (5, 8, 1), (9, 20, 1),
           (6, 12, 6), (10, 3072, 768), (7, 772, 19), (8, 20, 3), (9, 16, 2), (11, 36, 5), (16, 8, 4),
           (4, 6, 9)]  # k = 6: not a multiple of 4, the fallback
