@@ -512,9 +512,10 @@
   ;; x0 x2 x4 x6 and x1 x3 x5 x7. Three shifts per 8 weights where sign-extending loads of 4 (v128.load16x4_s)
   ;; take two loads and two shifts: ~5 % faster streaming from memory, ~12 % from cache (Node, 2026-12-04).
   ;; Two rows of w a turn, j and j + m / 2, share each load of x: per 16 bytes of a row that is one load of x
-  ;; where one row alone takes two, and the widening and multiply-adds around them leave this loop bound by
-  ;; its own instructions, not by memory (GPT-2 small's weights in Chromium, 2026-12-05: 24.3 vs 22.7 GB/s
-  ;; from memory, 26.6 vs 23.4 from cache; the same loop on four rows m / 4 apart: 23.1 from memory). The two
+  ;; where one row alone takes two. The widening and multiply-adds leave this loop bound by its own
+  ;; instructions more than by memory, so fewer of them count (the products of a decoded token of GPT-2 small
+  ;; in Chromium, 2026-12-05: 22.7 vs 21.0 GB/s from memory with one row a turn, 27.0 vs 24.6 from cache;
+  ;; three rows m / 3 apart: no faster; four, m / 4 apart: faster from cache, slower from memory). The two
   ;; rows lie far apart: two rows side by side are two streams interleaved within the same pages, which the
   ;; hardware prefetcher serves badly once the weights come from memory (measured 3x slower, see $store_six).
   ;; 64 bytes of each row a turn (the loop's own counting and its stack check paid once per 64 weights), then
