@@ -540,8 +540,14 @@
       (loop $rows
         (br_if $done (i32.ge_u (local.get $j) (i32.sub (local.get $m) (local.get $half))))
         (local.set $b (i32.add (local.get $a) (local.get $far)))
-        (local.set $e0 (v128.const i32x4 0 0 0 0)) (local.set $o0 (v128.const i32x4 0 0 0 0)) (local.set $e1 (v128.const i32x4 0 0 0 0)) (local.set $o1 (v128.const i32x4 0 0 0 0))
-        (local.set $e2 (v128.const i32x4 0 0 0 0)) (local.set $o2 (v128.const i32x4 0 0 0 0)) (local.set $e3 (v128.const i32x4 0 0 0 0)) (local.set $o3 (v128.const i32x4 0 0 0 0))
+        (local.set $e0 (v128.const i32x4 0 0 0 0))
+        (local.set $o0 (v128.const i32x4 0 0 0 0))
+        (local.set $e1 (v128.const i32x4 0 0 0 0))
+        (local.set $o1 (v128.const i32x4 0 0 0 0))
+        (local.set $e2 (v128.const i32x4 0 0 0 0))
+        (local.set $o2 (v128.const i32x4 0 0 0 0))
+        (local.set $e3 (v128.const i32x4 0 0 0 0))
+        (local.set $o3 (v128.const i32x4 0 0 0 0))
         (local.set $p (i32.const 0))
         (local.set $q (i32.const 0))
         (block $done_q64
