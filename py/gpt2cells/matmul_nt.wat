@@ -517,7 +517,7 @@
   ;; in Chromium, 2026-12-05: 22.7 vs 21.0 GB/s from memory with one row a turn, 27.0 vs 24.6 from cache;
   ;; three rows m / 3 apart: no faster; four, m / 4 apart: faster from cache, slower from memory). The two
   ;; rows lie far apart: two rows side by side are two streams interleaved within the same pages, which the
-  ;; hardware prefetcher serves badly once the weights come from memory (measured 3x slower, see $store_six).
+  ;; hardware prefetcher serves badly once the weights come from memory (a third of one row's speed: $store_six).
   ;; 64 bytes of each row a turn (the loop's own counting and its stack check paid once per 64 weights), then
   ;; 32, 16 and 8 left, into four sums per row: e0 o0 over the 16-byte pieces at 0, 32, 64, … of a row, e1 o1
   ;; over those at 16, 48, … (and the last 4 values), whatever the number of turns; the second row's in e2 o2
