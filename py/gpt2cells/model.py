@@ -118,23 +118,12 @@ class Model:
         if max_new_tokens == 0:
             return
         cache = KVCache(self.config, len(ids) + max_new_tokens - 1)
-        params = with_float32_vectors(self.params)
-        logits = steps.forward(ids, params, self.config, cache, last_only=True)  # [1, vocab_size]
+        logits = steps.forward(ids, self.params, self.config, cache, last_only=True)  # [1, vocab_size]
         for step in range(max_new_tokens):
             token = steps.choose_next_token(logits[-1], temperature, top_k, top_p, rng)
             yield token
             if step + 1 < max_new_tokens:
-                logits = steps.forward(np.array([token]), params, self.config, cache, last_only=True)  # [1, vocab_size]
-
-
-def with_float32_vectors(params: dict) -> dict:
-    """params with each float16 vector (biases, layer norm gains) widened to float32, exactly; matrices as they are.
-
-    NumPy adds a float16 vector to float32 activations through a per-value cast, in the page ~5x the cost of a
-    float32 add: ~1 ms of a decoded token, so generation widens the vectors once (the matrices stay float16: the
-    kernel widens them in registers). The sums are the same: NumPy widens them to float32 either way.
-    """
-    return {name: p.astype(np.float32) if p.dtype == np.float16 and p.ndim == 1 else p for name, p in params.items()}
+                logits = steps.forward(np.array([token]), self.params, self.config, cache, last_only=True)  # [1, vocab_size]
 
 
 def check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:

@@ -4,7 +4,7 @@ Model.run, Model.logits and Model.generate all go through `forward` below, so th
 
 Shapes: n_seq new positions, n_past positions already in the KV cache, n_embd model width, n_head heads of
 d_head = n_embd // n_head, n_vocab token ids. Linear weights are [out, in] (docs/weights-format.md).
-Weights are float32 or float16 (a float16 model stays float16 in memory); every activation is float32: the
+Weights are float32 or float16 (a float16 model's matrices stay float16 in memory); every activation is float32: the
 embeddings widen the rows they take, matmul_nt widens float16 weights in registers, and float32 + float16 is
 float32 in NumPy. Python float constants do not upcast under NumPy 2, NumPy float64 scalars would, so
 constants come from `math`, not `np`.

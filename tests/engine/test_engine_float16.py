@@ -68,9 +68,12 @@ def test_kernel_on_cpython():
 
 def test_float16_model_stays_float16_and_matches_hf(f16_zip, rounded_hf):
     model = gpt2cells.load(f16_zip, verify_sha256=True)
-    assert {p.dtype for p in model.params.values()} == {np.dtype(np.float16)}
+    # matrices float16; vectors (biases, layer norms) widened to float32 at load, the same values
+    assert {(p.ndim, p.dtype) for p in model.params.values()} == {(2, np.dtype(np.float16)), (1, np.dtype(np.float32))}
     hf_wte = rounded_hf.transformer.wte.weight.detach().numpy()
     assert np.array_equal(model.params["wte.weight"].astype(np.float32), hf_wte)  # the packing lost nothing
+    hf_gain = rounded_hf.transformer.h[1].ln_2.weight.detach().numpy()
+    assert np.array_equal(model.params["h.1.ln_2.weight"], hf_gain)
     ids = prompt_ids(model.config.vocab_size)
     expected, greedy = hf_reference(rounded_hf, ids)
     assert relative_error(model.logits(ids), expected) <= RELATIVE
@@ -94,7 +97,7 @@ np.save(f"{WORK_DIR}/logits.npy", model.logits(ids))
 json.dump({
     "backend": gpt2cells.matmul.BACKEND,
     "kernel": float16_checks.results(gpt2cells.matmul.matmul_nt),
-    "param_dtypes": sorted({str(p.dtype) for p in model.params.values()}),
+    "param_dtypes": sorted({(p.ndim, str(p.dtype)) for p in model.params.values()}),
     "trace_dtypes": sorted({str(v.dtype) for v in model.run(ids[:9]).values()}),
     "greedy": model.generate(ids[:5], 20),
 }, open(f"{WORK_DIR}/outputs.json", "w"))
@@ -123,7 +126,7 @@ def test_float16_in_pyodide(engine, f16_zip, rounded_hf, tmp_path):
     assert out["kernel"]["worst_relative_error"] < 1e-5
     assert all(out["kernel"]["odd_inputs_ok"].values()), out["kernel"]["odd_inputs_ok"]
     assert out["kernel"]["rows_alone_mismatches"] == 0  # (BLAS on CPython need not: matmul.ROWS_ALONE_EXACT)
-    assert out["param_dtypes"] == ["float16"] and out["trace_dtypes"] == ["float32"]
+    assert out["param_dtypes"] == [[1, "float32"], [2, "float16"]] and out["trace_dtypes"] == ["float32"]
     expected, greedy = hf_reference(rounded_hf, ids)
     assert relative_error(np.load(tmp_path / "logits.npy"), expected) <= RELATIVE
     assert out["greedy"] == greedy

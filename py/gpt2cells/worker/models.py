@@ -56,7 +56,7 @@ def _put_tensor(name: str, data) -> int:
     if raw.nbytes != spec["nbytes"]:
         raise ValueError(f"tensor {name!r}: got {raw.nbytes} bytes, manifest says {spec['nbytes']}")
     array = np.frombuffer(raw, dtype=np.dtype(spec["dtype"]).newbyteorder("<")).reshape(spec["shape"])  # [*shape]
-    _loading["tensors"][name] = array  # [*shape] float16 stays float16: the kernel widens it in registers
+    _loading["tensors"][name] = array  # [*shape] a float16 matrix stays float16 (gpt2cells.loading widens vectors)
     return raw.nbytes
 
 
