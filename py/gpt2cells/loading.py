@@ -1,12 +1,12 @@
 """gpt2cells.load: a weights zip (format v1, docs/weights-format.md) or its in-memory mapping → Model.
 
 Every tensor is validated against the config before any tensor data is read, and read with at most one
-copy (a float16 model's vectors aside, below): a path or file object is read straight into the final array, a buffer is viewed in place. Matrices keep
-the zip's dtype: a float16 model's stay float16 in memory (half the bytes; the kernel widens what it reads). Its
-vectors (biases, layer norm gains and shifts: ~0.1 % of the bytes) are widened to float32 once, here: NumPy adds
-a float16 vector to float32 activations through a per-value cast, in the page ~2x the cost of a float32 add
-(~0.2 ms of a decoded token of GPT-2 small, in the cells' generation as in the engine's), and the sums are the
-same (NumPy widens them to float32 either way).
+copy (a float16 model's vectors aside, below): a path or file object is read straight into the final array, a
+buffer is viewed in place. Matrices keep the zip's dtype: a float16 model's stay float16 in memory (half the
+bytes; the kernel widens what it reads). Its vectors (biases, layer norm gains and shifts: ~0.1 % of the bytes)
+are widened to float32 once, here: NumPy adds a float16 vector to float32 activations through a per-value cast,
+in the page ~2x the cost of a float32 add (~0.2 ms of a decoded token of GPT-2 small, in the cells' generation
+as in the engine's), and the sums are the same (NumPy widens them to float32 either way).
 """
 from __future__ import annotations
 

@@ -117,7 +117,8 @@ export class GenerationPanel {
       const steps = chosen;
       chosen = [];
       count += steps.length;
-      this.text.append(...steps.map((step) => el("span", { class: "new-token", title: `id ${step.id}`, text: step.text })));
+      const spans = steps.map((step) => el("span", { class: "new-token", title: `id ${step.id}`, text: step.text }));
+      this.text.append(...spans);
       const ids = [...(this.text.dataset.ids ? this.text.dataset.ids.split(",") : []), ...steps.map((step) => step.id)];
       this.text.dataset.ids = ids.join(",");
       const seconds = (performance.now() - started) / 1000;
