@@ -108,7 +108,7 @@ export class GenerationPanel {
     const contextEnds = begun.max_new_tokens < settings.max_new_tokens;
     if (contextEnds) this.state.textContent = `${begun.max_new_tokens} tokens fit in the context window`;
     const started = performance.now();
-    let count = 0;
+    const drawn = []; // the ids of the tokens drawn so far
     let chosen = []; // tokens the worker sent that are not drawn yet
     let drawTimer = null;
     const draw = () => {
@@ -116,11 +116,10 @@ export class GenerationPanel {
       if (!chosen.length) return;
       const steps = chosen;
       chosen = [];
-      count += steps.length;
-      const spans = steps.map((step) => el("span", { class: "new-token", title: `id ${step.id}`, text: step.text }));
-      this.text.append(...spans);
-      const ids = [...(this.text.dataset.ids ? this.text.dataset.ids.split(",") : []), ...steps.map((step) => step.id)];
-      this.text.dataset.ids = ids.join(",");
+      this.text.append(...steps.map((step) => el("span", { class: "new-token", title: `id ${step.id}`, text: step.text })));
+      drawn.push(...steps.map((step) => step.id));
+      this.text.dataset.ids = drawn.join(",");
+      const count = drawn.length;
       const seconds = (performance.now() - started) / 1000;
       this.state.textContent = `${count} token${count === 1 ? "" : "s"} · ${(count / seconds).toFixed(1)} tokens/s`;
     };
@@ -141,7 +140,7 @@ export class GenerationPanel {
     if (finished.text !== undefined) this.text.dataset.text = finished.text;
     if (finished.state) this.host.applyState(finished.state);
     this.state.textContent += token.stopped ? " · stopped" : " · done";
-    if (!token.stopped && contextEnds && count === begun.max_new_tokens) {
+    if (!token.stopped && contextEnds && drawn.length === begun.max_new_tokens) {
       this.state.textContent += `: the context window (n_ctx = ${begun.n_ctx}) is full`;
     }
   }
